@@ -1,0 +1,12 @@
+"""ildl — imbalanced label-distribution learning: data, protocols, decoupling, metrics, methods, trainer.
+
+A plain library (no UI imports): usable from a notebook, the CLI (`python -m ildl`) and the app.
+"""
+from .data import DataError, Dataset, load, make_synthetic
+from .decouple import decouple, recombine
+from .metrics import evaluate
+from .protocol import make_protocol
+from .trainer import run_experiment
+
+__all__ = ["DataError", "Dataset", "load", "make_synthetic", "decouple", "recombine", "evaluate",
+           "make_protocol", "run_experiment"]

@@ -1,0 +1,142 @@
+"""Command line: `python -m ildl datasets` and `python -m ildl run ...` (see README)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import data as D
+from .config import parse_sets
+from .metrics import METRICS
+from .methods import parse
+from .runs import dumps, rows_to_csv
+from .trainer import method_config, run_experiment, summarise
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ildl", description="Imbalanced label-distribution learning lab")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("datasets", help="list the bundled datasets")
+    r = sub.add_parser("run", help="train and evaluate methods over the folds of a protocol")
+    r.add_argument("--dataset", required=True, help="bundled name, 'synthetic', or a .mat/.npz/.csv path")
+    r.add_argument("--method", required=True, help="comma-separated, e.g. uniform,train_mean,ldl-kl,amema+pc")
+    r.add_argument("--task", default="ldl", choices=["ldl"], help="the learning task")
+    r.add_argument("--protocol", default="ildl", choices=["ildl", "kfold"])
+    r.add_argument("--thresholds", help="ILDL filter a,b,c,d (built in for the papers' benchmarks)")
+    r.add_argument("--folds", type=int, default=10)
+    r.add_argument("--only-folds", help="run only these fold ids, e.g. 0,1")
+    r.add_argument("--epochs", type=int, help="override every method's epochs")
+    r.add_argument("--seed", type=int, default=0, help="KFold random_state and model seed (0 = the papers')")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    r.add_argument("--scaling", default="minmax", choices=["minmax", "standard", "none"])
+    r.add_argument("--label-columns", help="CSV only: comma-separated label column names")
+    r.add_argument("--set", action="append", dest="sets", metavar="KEY=VALUE",
+                   help="method option, repeatable; 'amema.weig=false' targets one method")
+    r.add_argument("--events", help="write every event as a JSON line to this file")
+    r.add_argument("--out", required=True, help="CSV with one row per (method, fold)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _settings(methods: Sequence[str], sets: dict[str, str], epochs: int | None) -> dict[str, dict[str, Any]]:
+    """Route each --set key to the methods that declare it; unknown everywhere is an error."""
+    specs = [parse(m) for m in methods]
+    out: dict[str, dict[str, Any]] = {s.name: {} for s in specs if not s.constant}
+    for key, val in sets.items():
+        target, _, pname = key.rpartition(".")
+        hits = [s for s in specs if not s.constant and (not target or target in (s.name, s.base))
+                and pname in {p.name for p in s.cls.schema()}]
+        if not hits:
+            raise ValueError(f"--set {key}: no chosen method has a parameter '{pname}'")
+        for s in hits:
+            out[s.name][pname] = val
+    if epochs is not None:
+        for name in out:
+            out[name]["epochs"] = epochs
+    for name, ov in out.items():  # type-check now: a bad value must fail before hours of training
+        method_config(parse(name), ov)
+    return out
+
+
+def _cmd_datasets() -> int:
+    rows = D.catalogue()
+    print(f"{'name':<12} {'task':<8} {'n':>6} {'d':>6} {'labels':>6}  {'ILDL a,b,c,d':<16} source")
+    for r in rows:
+        th = ",".join(f"{v:g}" for v in r["ildl_thresholds"]) if r["ildl_thresholds"] else "-"
+        print(f"{r['name']:<12} {r['task']:<8} {r['n']:>6} {r['d']:>6} {r['labels']:>6}  {th:<16} {r['source']}")
+    return 0
+
+
+def _cmd_run(a: argparse.Namespace) -> int:
+    methods = [m for m in a.method.split(",") if m.strip()]
+    label_cols = a.label_columns.split(",") if a.label_columns else None
+    ds = D.load(a.dataset, label_columns=label_cols)
+    for w in ds.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    thresholds = None
+    if a.thresholds:
+        try:
+            thresholds = tuple(float(v) for v in a.thresholds.split(","))
+        except ValueError:
+            raise D.DataError(f"--thresholds expects four numbers a,b,c,d, got {a.thresholds!r}") from None
+    settings = _settings(methods, parse_sets(a.sets), a.epochs)
+    fold_ids = [int(f) for f in a.only_folds.split(",")] if a.only_folds else None
+    n_folds = len(fold_ids) if fold_ids else a.folds
+    total = n_folds * sum(method_config(parse(m), settings.get(parse(m).name)).get("epochs", 0) for m in methods)
+    bar = None
+    if not a.quiet and total:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="epoch", file=sys.stderr, dynamic_ncols=True)
+    ev_fh = open(a.events, "w", encoding="utf-8") if a.events else None
+
+    def emit(ev: dict) -> None:
+        if ev_fh is not None:
+            ev_fh.write(dumps(ev) + "\n")
+        if bar is not None and ev["type"] == "epoch":
+            bar.update(1)
+            bar.set_postfix_str(f"{ev['method']} fold {ev['fold']}")
+
+    try:
+        rows = run_experiment(ds, methods, protocol=a.protocol, folds=a.folds, seed=a.seed, thresholds=thresholds,
+                              settings=settings, device=a.device, emit=emit, scaling=a.scaling, fold_ids=fold_ids)
+    finally:
+        if bar is not None:
+            bar.close()
+        if ev_fh is not None:
+            ev_fh.close()
+    for r in rows:
+        ov = settings.get(r["method"], {})
+        r["settings"] = ";".join(f"{k}={v}" for k, v in sorted(ov.items()))
+    Path(a.out).write_text(rows_to_csv(rows), encoding="utf-8")
+    _print_summary(rows)
+    return 0
+
+
+def _print_summary(rows: list[dict]) -> None:
+    s = summarise(rows)
+    show = ("chebyshev", "clark", "canberra", "kl", "cosine", "intersection")
+    print(f"{'method':<16}" + "".join(f"{m:>17}" for m in show) + f"{'seconds':>10}")
+    for m, v in s.items():
+        print(f"{m:<16}" + "".join(f"{v[k][0]:>9.4f} ±{v[k][1]:.4f}" for k in show) + f"{v['seconds'][0]:>10.2f}")
+    if "uniform" in s:
+        u = s["uniform"]["chebyshev"][0]
+        for m, v in s.items():
+            if m not in ("uniform", "test_mean") and v["chebyshev"][0] >= u:
+                print(f"note: {m} does not beat the uniform predictor on Chebyshev "
+                      f"({v['chebyshev'][0]:.4f} ≥ {u:.4f})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        if a.cmd == "datasets":
+            return _cmd_datasets()
+        return _cmd_run(a)
+    except (D.DataError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,89 @@
+"""Declared controls: every tunable knob is a `Param` declared once.
+
+The CLI (`--set key=value`), the app's widgets and the saved run config are all built from these
+declarations, so a default or a range lives in exactly one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int" | "float" | "bool" | "choice"
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: Sequence[Any] = field(default_factory=tuple)
+    log: bool = False  # suggest a log-scale slider
+
+    def coerce(self, value: Any) -> Any:
+        """Turn a CLI string or widget value into the declared type, checking the range."""
+        v = value
+        try:
+            if self.kind == "bool":
+                if isinstance(v, str):
+                    s = v.strip().lower()
+                    if s in ("1", "true", "yes", "on"):
+                        v = True
+                    elif s in ("0", "false", "no", "off"):
+                        v = False
+                    else:
+                        raise ValueError
+                v = bool(v)
+            elif self.kind == "int":
+                if isinstance(v, str):
+                    v = float(v)
+                if float(v) != int(float(v)):
+                    raise ValueError
+                v = int(v)
+            elif self.kind == "float":
+                v = float(v)
+            elif self.kind == "choice":
+                v = str(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else v
+                if v not in self.choices:
+                    raise ValueError
+        except (TypeError, ValueError):
+            exp = f"one of {list(self.choices)}" if self.kind == "choice" else f"a {self.kind}"
+            raise ValueError(f"parameter '{self.name}': expected {exp}, got {value!r}") from None
+        if self.kind in ("int", "float"):
+            if self.min is not None and v < self.min or self.max is not None and v > self.max:
+                raise ValueError(f"parameter '{self.name}' = {v} is outside [{self.min}, {self.max}]")
+        return v
+
+
+def resolve(params: Iterable[Param], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults overlaid with `overrides`; unknown names are an error (a typo must not pass silently)."""
+    params = list(params)
+    by_name = {p.name: p for p in params}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(by_name))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; known: {sorted(by_name)}")
+    return {p.name: p.coerce(overrides[p.name]) if p.name in overrides else p.default for p in params}
+
+
+def parse_sets(items: Sequence[str] | None) -> dict[str, str]:
+    """`["alpha=0.6", "weig=false"]` -> {"alpha": "0.6", "weig": "false"} (coerced later by `resolve`)."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+# Training knobs shared by every neural ILDL method (spec §3: hidden 100, 300 epochs, batch 50, lr 1e-3).
+COMMON = (
+    Param("epochs", "int", 300, "passes over the (small) imbalanced training set", 1, 5000, 1),
+    Param("batch_size", "int", 50, "mini-batch size", 1, 4096, 1),
+    Param("lr", "float", 1e-3, "learning rate", 1e-5, 1.0, log=True),
+    Param("weight_decay", "float", 1e-2, "AdamW weight decay (PyTorch's default)", 0.0, 1.0),
+    Param("hidden", "int", 100, "hidden width of every MLP", 4, 2048, 1),
+    Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
+)

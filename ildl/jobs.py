@@ -1,0 +1,177 @@
+"""Background jobs: a training run in a worker thread that writes events to a thread-safe log.
+
+The worker never touches any UI. A page (or a notebook) polls `job.log`; stopping is cooperative
+(`job.request_stop()` sets an Event the trainer checks between batches); every event also goes to
+the run directory (`ildl.runs`), so a refresh or a restart loses nothing.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Any
+
+from . import data as D
+from .runs import RunStore, RunWriter
+from .trainer import method_config, run_experiment
+from .methods import parse
+
+RUN_DEFAULTS: dict[str, Any] = dict(dataset="synthetic", dataset_kw={}, protocol="ildl", folds=10, fold_ids=[0],
+                                    seed=0, thresholds=None, methods=["ldl-kl"], settings={}, device="auto",
+                                    scaling="minmax")
+
+
+def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and resolve every method's parameters, so the saved config says everything."""
+    unknown = set(cfg) - set(RUN_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown run option(s) {sorted(unknown)}")
+    out = {**RUN_DEFAULTS, **cfg}
+    out["methods"] = [parse(m).name for m in out["methods"]]
+    given = out.get("settings") or {}
+    out["settings"] = {m: method_config(parse(m), given.get(m, given.get(parse(m).base))) for m in out["methods"]}
+    if out["dataset"] == "synthetic":
+        out["dataset_kw"] = {**D.SYNTHETIC_DEFAULTS, **(out["dataset_kw"] or {})}
+    return out
+
+
+class EventLog:
+    """Lock-protected event store. Step events are thinned (every other one dropped) past `max_steps`
+    so that a long run keeps bounded memory; epoch/fold events are all kept."""
+
+    def __init__(self, max_steps: int = 20000):
+        self._lock = threading.Lock()
+        self._steps: list[dict] = []
+        self._other: list[dict] = []
+        self.max_steps = max_steps
+        self.version = 0
+
+    def append(self, ev: dict[str, Any]) -> None:
+        with self._lock:
+            if ev.get("type") == "step":
+                self._steps.append(ev)
+                if len(self._steps) > self.max_steps:
+                    self._steps = self._steps[::2]
+            else:
+                self._other.append(ev)
+            self.version += 1
+
+    def snapshot(self) -> tuple[list[dict], list[dict]]:
+        """(step events, all other events), copies safe to read while the worker appends."""
+        with self._lock:
+            return list(self._steps), list(self._other)
+
+    def of_type(self, kind: str) -> list[dict]:
+        with self._lock:
+            src = self._steps if kind == "step" else self._other
+            return [e for e in src if e.get("type") == kind]
+
+
+class Job:
+    def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None):
+        self.config = resolve_run_config(config)
+        self.dataset = dataset  # an uploaded dataset; else loaded from config in the worker
+        self.store = store or RunStore()
+        self.log = EventLog()
+        self.stop_event = threading.Event()
+        self.status = "queued"
+        self.error: str | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.created = time.time()
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.epochs_done = 0
+        self.total_epochs = 1
+        self.id, self._writer = self.store.create(self.config)
+        self.thread = threading.Thread(target=self._run, name=f"ildl-job-{self.id}", daemon=True)
+
+    # -- control ---------------------------------------------------------------------
+    def start(self) -> "Job":
+        self.thread.start()
+        return self
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("queued", "running")
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.epochs_done / max(self.total_epochs, 1))
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.started or self.epochs_done == 0 or not self.running:
+            return None
+        el = time.time() - self.started
+        return el / self.epochs_done * (self.total_epochs - self.epochs_done)
+
+    # -- worker ----------------------------------------------------------------------
+    def _emit(self, ev: dict[str, Any]) -> None:
+        ev["t"] = round(time.time() - (self.started or time.time()), 4)
+        if ev["type"] == "epoch":
+            self.epochs_done += 1
+        self.log.append(ev)
+        self._writer.event(ev)
+
+    def _run(self) -> None:
+        c = self.config
+        self.started = time.time()
+        self.status = "running"
+        w: RunWriter = self._writer
+        w.status("running", created=self.created, started=self.started)
+        try:
+            ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
+            n_folds = len(c["fold_ids"]) if c["fold_ids"] is not None else c["folds"]
+            self.total_epochs = n_folds * sum(c["settings"][m].get("epochs", 0) for m in c["methods"]) or 1
+            self.rows = run_experiment(
+                ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
+                thresholds=c["thresholds"], settings=c["settings"], device=c["device"], emit=self._emit,
+                stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"],
+                on_fold=lambda out: (self.rows.append(out["row"]), w.results(self.rows)))
+            self.status = "stopped" if self.stop_event.is_set() else "done"
+        except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
+            self.status = "failed"
+            self.error = f"{type(e).__name__}: {e}"
+            (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        finally:
+            self.finished = time.time()
+            w.results(self.rows)
+            w.status(self.status, error=self.error, created=self.created, started=self.started,
+                     finished=self.finished)
+            w.close()
+
+
+class JobRegistry:
+    """All jobs of a process, by id (the app keeps one of these in `st.cache_resource`)."""
+
+    def __init__(self, store: RunStore | None = None):
+        self.store = store or RunStore()
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None) -> Job:
+        job = Job(config, dataset=dataset, store=self.store)
+        with self._lock:
+            self._jobs[job.id] = job
+        return job.start()
+
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def stop_all(self, timeout: float = 5.0) -> None:
+        for j in self.jobs():
+            j.request_stop()
+        for j in self.jobs():
+            j.join(timeout)

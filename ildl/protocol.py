@@ -1,0 +1,143 @@
+"""Evaluation protocols: the imbalanced-LDL (ILDL) protocol of the papers and plain K-fold.
+
+ILDL (data README): 10-fold `KFold(shuffle=True, random_state=0)`; from each training part keep
+sample i iff y[i, c] < a/L and y[i, d] > b/L, plus the training sample with the highest degree of
+every label; the test fold stays untouched; 20 kept samples are held out for validation; a label
+is *head* when its total degree over the kept training sets (averaged over folds) exceeds 10× the
+smallest label's, otherwise *tail*.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+from .data import DataError, Dataset
+
+N_VAL = 20
+HEAD_RATIO = 10.0
+
+
+@dataclass
+class Split:
+    fold: int
+    train: np.ndarray  # indices into the dataset, used for gradient steps
+    val: np.ndarray  # held out from the kept training set for model selection
+    test: np.ndarray  # the untouched test fold
+
+    @property
+    def kept(self) -> np.ndarray:
+        """The whole (filtered) training set: train ∪ val."""
+        return np.sort(np.concatenate([self.train, self.val]))
+
+
+@dataclass
+class Protocol:
+    name: str  # "ildl" | "kfold"
+    splits: list[Split]
+    head: np.ndarray  # (C,) bool: head labels by the 10× rule
+    thresholds: tuple | None = None
+
+    @property
+    def tail(self) -> np.ndarray:
+        return ~self.head
+
+    def describe(self) -> dict:
+        return dict(protocol=self.name, folds=len(self.splits), thresholds=self.thresholds,
+                    train_sizes=[int(len(s.kept)) for s in self.splits],
+                    head=np.nonzero(self.head)[0].tolist(), tail=np.nonzero(~self.head)[0].tolist())
+
+
+def ildl_filter(Y: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Indices (into Y) kept by the ILDL filter plus the top sample of every label, sorted."""
+    a, b, c, d = thresholds
+    L = Y.shape[1]
+    c, d = int(c), int(d)
+    if not (0 <= c < L and 0 <= d < L):
+        raise DataError(f"ILDL thresholds: label indices c={c}, d={d} must lie in [0, {L - 1}]")
+    keep = (Y[:, c] < a / L) & (Y[:, d] > b / L)
+    keep[Y.argmax(0)] = True  # the one sample with the highest degree of each label
+    return np.nonzero(keep)[0]
+
+
+def head_labels(Y: np.ndarray, kept_sets: Sequence[np.ndarray], ratio: float = HEAD_RATIO) -> np.ndarray:
+    """Head iff mean (over folds) total degree > ratio × the smallest label's."""
+    mass = np.mean([Y[idx].sum(0) for idx in kept_sets], axis=0)
+    return mass > ratio * mass.min()
+
+
+def _val_split(kept: np.ndarray, fold: int, seed: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+    n_val = min(n_val, max(1, len(kept) // 5))  # tiny training sets still keep most samples for training
+    perm = np.random.default_rng([seed, fold]).permutation(len(kept))
+    return np.sort(kept[perm[n_val:]]), np.sort(kept[perm[:n_val]])
+
+
+def _check_folds(ds: Dataset, folds: int) -> None:
+    if folds < 2:
+        raise DataError(f"need at least 2 folds, got {folds}")
+    if ds.n < folds:
+        raise DataError(f"{ds.name}: {ds.n} samples are fewer than {folds} folds")
+
+
+def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int = 0,
+                  thresholds: Sequence[float] | None = None, n_val: int = N_VAL) -> Protocol:
+    """Build the splits. `seed` feeds KFold's random_state (0 is the papers' protocol) and the val split."""
+    _check_folds(ds, folds)
+    kf = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    if name == "ildl":
+        th = tuple(thresholds) if thresholds is not None else ds.thresholds
+        if th is None:
+            raise DataError(f"{ds.name}: the ILDL protocol needs thresholds a,b,c,d (e.g. --thresholds 1,2,2,0); "
+                            f"built in for {', '.join(_known())}")
+        if len(th) != 4:
+            raise DataError(f"ILDL thresholds must be four numbers a,b,c,d, got {th}")
+    elif name == "kfold":
+        th = None
+    else:
+        raise DataError(f"unknown protocol '{name}' (ildl or kfold)")
+    splits = []
+    for f, (tr, te) in enumerate(kf.split(ds.X)):
+        kept = tr[ildl_filter(ds.Y[tr], th)] if th is not None else tr
+        if len(kept) < 2:
+            raise DataError(f"{ds.name}: fold {f} keeps {len(kept)} training sample(s) under thresholds {th}")
+        train, val = _val_split(kept, f, seed, n_val)
+        splits.append(Split(fold=f, train=train, val=val, test=np.sort(te)))
+    head = head_labels(ds.Y, [s.kept for s in splits])
+    return Protocol(name=name, splits=splits, head=head, thresholds=th)
+
+
+def _known() -> list[str]:
+    from .data import ILDL_THRESHOLDS
+
+    return list(ILDL_THRESHOLDS)
+
+
+class Scaler:
+    """Per-feature scaling fitted on the training part only (default min-max).
+
+    Min-max (not z-scores) because LDL features such as Movie's are sparse in [0, 1]: a zero stays
+    a zero, and a feature seen once in 126 training samples does not blow up to ±10 on the test fold.
+    """
+
+    def __init__(self, kind: str = "minmax"):
+        if kind not in ("minmax", "standard", "none"):
+            raise ValueError(f"unknown scaling '{kind}' (minmax, standard, none)")
+        self.kind = kind
+
+    def fit(self, X: np.ndarray) -> "Scaler":
+        if self.kind == "minmax":
+            self.shift = X.min(0)
+            span = X.max(0) - self.shift
+        elif self.kind == "standard":
+            self.shift = X.mean(0)
+            span = X.std(0)
+        else:
+            self.shift, span = np.zeros(X.shape[1], X.dtype), np.ones(X.shape[1], X.dtype)
+        self.scale = np.where(span > 1e-8, span, 1.0).astype(X.dtype)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.shift) / self.scale).astype(np.float32)
+

@@ -1,0 +1,30 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data" / "ldl"
+
+
+@pytest.fixture(autouse=True)
+def _runs_dir(tmp_path, monkeypatch):
+    """Every test writes runs into its own temporary folder."""
+    monkeypatch.setenv("ILDL_RUNS_DIR", str(tmp_path / "runs"))
+
+
+@pytest.fixture(scope="session")
+def movie():
+    from ildl.data import load
+
+    return load("Movie")
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """A small synthetic ILDL set: trains in well under a second."""
+    from ildl.data import make_synthetic
+
+    return make_synthetic(n=200, d=8, n_labels=4, seed=1)

@@ -1,0 +1,57 @@
+import csv
+import json
+
+import numpy as np
+import scipy.io as sio
+
+from ildl.cli import main
+
+COLS = ["method", "fold", "chebyshev", "clark", "canberra", "kl", "cosine", "intersection", "euclidean",
+        "euclidean_tail", "euclidean_head", "seconds"]
+
+
+def read(p):
+    with open(p) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_run_synthetic_writes_csv_and_events(tmp_path, capsys):
+    out, ev = tmp_path / "r.csv", tmp_path / "ev.jsonl"
+    rc = main(["run", "--dataset", "synthetic", "--method", "uniform,ldl-kl", "--folds", "5", "--only-folds", "0",
+               "--epochs", "3", "--events", str(ev), "--out", str(out), "--quiet"])
+    assert rc == 0
+    rows = read(out)
+    assert list(rows[0])[:12] == COLS and [r["method"] for r in rows] == ["uniform", "ldl-kl"]
+    assert all(np.isfinite(float(r["kl"])) for r in rows)
+    events = [json.loads(line) for line in ev.read_text().splitlines()]
+    assert {"method", "fold", "type"} <= set(events[0]) and any(e["type"] == "epoch" for e in events)
+    assert "uniform" in capsys.readouterr().out
+
+
+def test_mat_path_needs_thresholds(tmp_path, capsys, movie):
+    p = tmp_path / "mymovie.mat"
+    idx = np.random.default_rng(0).choice(movie.n, 600, replace=False)
+    sio.savemat(p, dict(features=movie.X[idx], labels=movie.Y[idx]))
+    out = tmp_path / "r.csv"
+    assert main(["run", "--dataset", str(p), "--method", "uniform", "--out", str(out)]) == 2
+    assert "needs thresholds" in capsys.readouterr().err
+    assert main(["run", "--dataset", str(p), "--method", "uniform,train_mean", "--thresholds", "1,2,2,0",
+                 "--out", str(out), "--quiet"]) == 0
+    assert len(read(out)) == 20
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    out = str(tmp_path / "r.csv")
+    for argv in (["run", "--dataset", "nope", "--method", "uniform", "--out", out],
+                 ["run", "--dataset", "synthetic", "--method", "magic", "--out", out],
+                 ["run", "--dataset", "synthetic", "--method", "ldl-kl", "--set", "nope=1", "--out", out],
+                 ["run", "--dataset", "synthetic", "--method", "ldl-kl", "--set", "lr=abc", "--out", out]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: "), err
+
+
+def test_datasets_lists_bundled(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "Movie" in out and "7755" in out and "1869" in out and "FG-Net" in out and "synthetic" in out

@@ -1,0 +1,56 @@
+import threading
+import time
+
+from ildl.jobs import EventLog, JobRegistry
+from ildl.runs import RunStore
+
+
+def wait(job, timeout=30):
+    t0 = time.time()
+    while job.running and time.time() - t0 < timeout:
+        time.sleep(0.02)
+
+
+def test_job_runs_in_background_and_persists(tmp_path):
+    reg = JobRegistry(RunStore(tmp_path))
+    job = reg.submit(dict(dataset="synthetic", dataset_kw=dict(n=200, d=8), methods=["uniform", "ldl-kl"],
+                          folds=5, fold_ids=[0], settings={"ldl-kl": {"epochs": 5}}))
+    wait(job)
+    assert job.status == "done" and len(job.rows) == 2 and job.progress == 1.0
+    store = RunStore(tmp_path)
+    (listed,) = store.list()
+    assert listed["id"] == job.id and listed["status"] == "done"
+    cfg = store.config(job.id)
+    assert cfg["settings"]["ldl-kl"]["epochs"] == 5 and cfg["settings"]["ldl-kl"]["hidden"] == 100
+    assert cfg["dataset_kw"]["n"] == 200 and cfg["dataset_kw"]["skew"] == 10.0  # resolved defaults
+    evs = store.events(job.id)
+    assert sum(e["type"] == "epoch" for e in evs) == 5
+    assert "ldl-kl" in store.results_csv(job.id)
+    store.delete(job.id)
+    assert store.list() == []
+
+
+def test_stop_ends_thread_quickly_and_failures_are_recorded(tmp_path):
+    reg = JobRegistry(RunStore(tmp_path))
+    before = threading.active_count()
+    job = reg.submit(dict(dataset="synthetic", methods=["ldl-kl"], settings={"ldl-kl": {"epochs": 5000}}))
+    while job.epochs_done < 2:
+        time.sleep(0.01)
+    t0 = time.time()
+    job.request_stop()
+    assert job.join(2.0) and time.time() - t0 < 1.0
+    assert job.status == "stopped"
+    assert threading.active_count() == before
+    bad = reg.submit(dict(dataset="does-not-exist", methods=["ldl-kl"]))
+    wait(bad)
+    assert bad.status == "failed" and "unknown dataset" in bad.error
+    assert RunStore(tmp_path).status(bad.id)["status"] == "failed"
+
+
+def test_event_log_thins_steps():
+    log = EventLog(max_steps=100)
+    for i in range(1000):
+        log.append(dict(type="step", step=i))
+    log.append(dict(type="epoch", epoch=1))
+    steps, other = log.snapshot()
+    assert len(steps) <= 100 and steps[-1]["step"] >= 990 and len(other) == 1
