@@ -5,7 +5,11 @@ from dataclasses import dataclass
 
 from ..metrics import CONSTANT_PREDICTORS
 from .base import Method, TrainStats
+from .amema import AMEMA
+from .dildl import DILDL
 from .ldl_kl import LDLKL
+from .ofr import OFRCB, OFRDB, OFRFL
+from .rda import RDA
 
 REGISTRY: dict[str, type[Method]] = {}
 
@@ -15,7 +19,7 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
-for _cls in (LDLKL,):
+for _cls in (LDLKL, OFRFL, OFRCB, OFRDB, RDA, DILDL, AMEMA):
     register(_cls)
 
 
