@@ -1,11 +1,36 @@
-"""Imbalanced LDL lab — placeholder home page (the dashboard pages build on `ildl`)."""
+"""Imbalanced LDL lab — home page. Run with `streamlit run app.py`."""
 import streamlit as st
 
-from ildl.data import make_synthetic
-from ildl.device import describe
+from ildl import viz
+from pages._ui import common as ui
 
-st.set_page_config(page_title="Imbalanced LDL lab", layout="wide")
+st.set_page_config(page_title="Imbalanced LDL lab", page_icon="📊", layout="wide")
+ui.sidebar("home")
+
 st.title("Imbalanced label-distribution learning lab")
-st.caption(f"Device: {describe()}")
-ds = make_synthetic()
-st.write(f"Default dataset: synthetic, n={ds.n}, d={ds.d}, {ds.n_labels} labels")
+st.markdown(
+    "Each sample carries a **label distribution** — how much every label describes it. When the training "
+    "distributions are dominated by one label, a model learns that label and starves the others. This lab "
+    "shows why, and what the methods of the recent papers do about it.")
+st.markdown(
+    "- **Data** — pick the synthetic generator, a bundled benchmark or your own file; see how the ILDL protocol "
+    "makes the training set imbalanced while the test folds are not.\n"
+    "- **Train** — train a method in the background (LDL-KL, OFR-FL/CB/DB, RDA, DILDL, AMEMA, +PC) and watch "
+    "its losses, AMEMA's EMA branch weights and branch momenta, and validation metrics live; replay the training.\n"
+    "- Every run is saved (config, events, results) under `runs/`: a refresh or a restart loses nothing.")
+st.caption(f"Device: **{ui.device_line()}** · methods follow `../shared/specs/methods.md`; the docs list where the "
+           "project's choices differ from the papers.")
+
+with ui.friendly_errors("Loading the dataset"):
+    ds = ui.current_dataset()
+    if ds is not None:
+        c1, c2 = st.columns([1, 2])
+        c1.metric("Dataset", ds.name)
+        c1.write(f"{ds.n} samples · {ds.d} features · {ds.n_labels} labels")
+        c1.write(f"mean dominant degree d_k = {ds.Y.max(1).mean():.2f}")
+        c1.caption(ds.source)
+        c2.plotly_chart(viz.heatmap(ds.Y, ds.labels(), max_rows=200, title="Label distributions (thumbnail)"),
+                        key="home_thumb")
+
+st.page_link("pages/1_Data.py", label="Explore the data →", icon="🔎")
+st.page_link("pages/2_Train.py", label="Train a method →", icon="🏋️")

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .config import Param
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "datasets"
 MAX_BYTES = 200 * 2**20  # refuse bigger uploads: LDL benchmarks are a few MB
 ROW_SUM_TOL = 1e-6  # rows within this of 1 are taken as they are
@@ -250,7 +252,13 @@ def load(name_or_path: str | os.PathLike, *, label_columns=None, normalize: bool
     """A bundled dataset by name (`Movie`), `synthetic` (the generator), or any .mat/.npz/.csv path."""
     key = str(name_or_path)
     if key in ("synthetic", "synthetic-ldl"):
-        return make_synthetic(**synthetic_kw)
+        from .config import resolve
+
+        try:
+            kw = resolve(SYNTHETIC_PARAMS, synthetic_kw)
+        except ValueError as e:
+            raise DataError(f"synthetic: {e}") from None
+        return make_synthetic(**kw)
     match = {k.lower(): k for k in BUNDLED}.get(key.lower())
     if match:
         info = BUNDLED[match]
@@ -286,7 +294,17 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- synthetic generator
-SYNTHETIC_DEFAULTS = dict(n=800, d=20, n_labels=5, dominance=0.5, skew=10.0, noise=0.3, seed=0)
+SYNTHETIC_PARAMS = (
+    Param("n", "int", 800, "number of samples", 50, 20000, 50),
+    Param("d", "int", 20, "number of features", 1, 2000, 1),
+    Param("n_labels", "int", 5, "number of labels C", 2, 30, 1),
+    Param("dominance", "float", 0.5, "mean dominant degree d_k (how dominant the top label is)", 0.2, 0.95, 0.05),
+    Param("skew", "float", 10.0, "label-frequency imbalance: label 0 is `skew`× as often dominant as the last",
+          1.0, 200.0, 1.0),
+    Param("noise", "float", 0.3, "feature noise σ", 0.0, 3.0, 0.05),
+    Param("seed", "int", 0, "generator seed", 0, 1_000_000, 1),
+)
+SYNTHETIC_DEFAULTS = {p.name: p.default for p in SYNTHETIC_PARAMS}
 
 
 def _dominant_shift(target: float, C: int, rng_seed: int = 12345) -> float:

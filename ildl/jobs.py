@@ -83,6 +83,10 @@ class Job:
         self.epochs_done = 0
         self.total_epochs = 1
         self.id, self._writer = self.store.create(self.config)
+        if dataset is not None:  # an upload: keep its arrays with the run so the run can be reproduced
+            import numpy as np
+
+            np.savez_compressed(self._writer.path / "dataset.npz", features=dataset.X, labels=dataset.Y)
         self.thread = threading.Thread(target=self._run, name=f"ildl-job-{self.id}", daemon=True)
 
     # -- control ---------------------------------------------------------------------
@@ -169,6 +173,27 @@ class JobRegistry:
     def jobs(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
+
+    def view(self, run_id: str) -> dict[str, Any] | None:
+        """Everything a page draws for a run, live from memory when the job is here, else from disk."""
+        job = self.get(run_id)
+        if job is not None:
+            steps, other = job.log.snapshot()
+            return dict(id=job.id, live=True, status=job.status, error=job.error, config=job.config, steps=steps,
+                        events=other, rows=list(job.rows), progress=job.progress, eta=job.eta_seconds)
+        try:
+            cfg = self.store.config(run_id)
+        except (OSError, ValueError):
+            return None
+        st = self.store.status(run_id)
+        status = st.get("status", "unknown")
+        if status in ("queued", "running"):  # on disk as running but no thread here: the app was restarted
+            status = "interrupted"
+        evs = self.store.events(run_id)
+        return dict(id=run_id, live=False, status=status, error=st.get("error"), config=cfg,
+                    steps=[e for e in evs if e.get("type") == "step"],
+                    events=[e for e in evs if e.get("type") != "step"], rows=self.store.rows(run_id),
+                    progress=1.0 if status == "done" else 0.0, eta=None)
 
     def stop_all(self, timeout: float = 5.0) -> None:
         for j in self.jobs():

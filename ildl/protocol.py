@@ -141,3 +141,20 @@ class Scaler:
     def transform(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.shift) / self.scale).astype(np.float32)
 
+
+
+def imbalance_report(ds: Dataset, proto: Protocol) -> dict:
+    """What the Data page shows: per-label mass in the kept training sets vs the test folds (summed
+    over folds), head/tail labels, imbalance ratio, dominant-label shares, feature sparsity."""
+    train_mass = np.sum([ds.Y[s.kept].sum(0) for s in proto.splits], axis=0)
+    test_mass = np.sum([ds.Y[s.test].sum(0) for s in proto.splits], axis=0)
+    kept = np.concatenate([s.kept for s in proto.splits])
+    dom_train = np.bincount(ds.Y[kept].argmax(1), minlength=ds.n_labels) / len(kept)
+    dom_all = np.bincount(ds.Y.argmax(1), minlength=ds.n_labels) / ds.n
+    return dict(
+        train_mass=train_mass, test_mass=test_mass, head=proto.head,
+        imbalance_ratio=float(train_mass.max() / max(train_mass.min(), 1e-12)),
+        train_sizes=[len(s.kept) for s in proto.splits], test_sizes=[len(s.test) for s in proto.splits],
+        dominant_share_train=dom_train, dominant_share_all=dom_all,
+        mean_dk=float(ds.Y.max(1).mean()), feature_zero_fraction=float((ds.X == 0).mean()),
+    )

@@ -144,5 +144,19 @@ class RunStore:
         p = self.path(run_id) / "results.csv"
         return p.read_text(encoding="utf-8") if p.exists() else ""
 
+    def rows(self, run_id: str) -> list[dict[str, Any]]:
+        text = self.results_csv(run_id)
+        if not text.strip():
+            return []
+        out = []
+        for r in csv.DictReader(io.StringIO(text)):
+            row: dict[str, Any] = dict(r)
+            for k in (*METRICS, "seconds"):
+                if row.get(k) not in (None, ""):
+                    row[k] = float(row[k])
+            row["fold"] = int(row["fold"])
+            out.append(row)
+        return out
+
     def delete(self, run_id: str) -> None:
         shutil.rmtree(self.path(run_id), ignore_errors=True)

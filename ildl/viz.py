@@ -1,0 +1,221 @@
+"""Plotly figures and tables built from datasets and event streams (no UI framework here).
+
+The app's pages only place these figures; they are plain functions, so notebooks and tests use
+them too. Arrays go to Plotly as numpy arrays.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .metrics import LOWER_IS_BETTER, SIX
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#7f7f7f", "#bcbd22")
+MAX_POINTS = 1500  # per line on screen: long runs are strided, the saved events keep everything
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def smooth(values: Sequence[float], weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: a debiased exponential moving average (weight 0 = raw)."""
+    v = np.asarray(values, np.float64)
+    if weight <= 0 or v.size == 0:
+        return v
+    out = np.empty_like(v)
+    last, num = 0.0, 0
+    for i, x in enumerate(v):
+        last = weight * last + (1 - weight) * x
+        num += 1
+        out[i] = last / (1 - weight**num)
+    return out
+
+
+def _stride(n: int) -> slice:
+    return slice(None, None, max(1, int(np.ceil(n / MAX_POINTS))))
+
+
+# --------------------------------------------------------------------------- data views
+def heatmap(Y: np.ndarray, labels: Sequence[str], max_rows: int = 500, title: str = "") -> go.Figure:
+    """Samples × labels, sorted by dominant label then by its degree (an even subsample past max_rows)."""
+    k = Y.argmax(1)
+    order = np.lexsort((-Y.max(1), k))
+    if len(order) > max_rows:
+        order = order[np.linspace(0, len(order) - 1, max_rows).astype(int)]
+    fig = go.Figure(go.Heatmap(z=Y[order], x=np.asarray(labels), colorscale="Viridis", zmin=0, zmax=1,
+                               colorbar=dict(title="degree")))
+    fig.update_layout(title=title or "Label distributions (rows sorted by dominant label)", height=380,
+                      yaxis=dict(title="sample", showticklabels=False), margin=dict(t=40, b=30))
+    return fig
+
+
+def label_mass(train: np.ndarray, test: np.ndarray, labels: Sequence[str], head: np.ndarray) -> go.Figure:
+    """Share of the total degree per label in the kept training sets vs the test folds."""
+    lab = np.asarray([f"{l} ({'head' if h else 'tail'})" for l, h in zip(labels, head)])
+    fig = go.Figure([go.Bar(name="training (kept)", x=lab, y=train / train.sum(), marker_color=color(0)),
+                     go.Bar(name="test", x=lab, y=test / test.sum(), marker_color=color(3))])
+    fig.update_layout(barmode="group", title="Per-label mass: training vs test", yaxis_title="share of mass",
+                      height=330, margin=dict(t=40, b=30))
+    return fig
+
+
+def dominant_hist(Y: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
+    """Histogram of the dominant degree d_k, stacked by dominant label."""
+    k, dk = Y.argmax(1), Y.max(1)
+    fig = go.Figure([go.Histogram(x=dk[k == j], name=str(labels[j]), marker_color=color(j),
+                                  xbins=dict(start=0, end=1, size=0.025)) for j in range(Y.shape[1]) if (k == j).any()])
+    fig.update_layout(barmode="stack", title=title or "Dominant degree d_k (stacked by dominant label)",
+                      xaxis_title="d_k", yaxis_title="samples", height=330, margin=dict(t=40, b=30))
+    return fig
+
+
+def distribution_bars(rows: dict[str, np.ndarray], labels: Sequence[str], title: str = "") -> go.Figure:
+    """Grouped bars of several distributions over the same labels (truth, predictions, decoupled parts)."""
+    fig = go.Figure([go.Bar(name=n, x=np.asarray(labels), y=np.asarray(v), marker_color=color(i))
+                     for i, (n, v) in enumerate(rows.items())])
+    fig.update_layout(barmode="group", title=title, yaxis=dict(range=[0, 1]), height=300, margin=dict(t=40, b=30))
+    return fig
+
+
+# --------------------------------------------------------------------------- training views
+def steps_frame(steps: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(list(steps))
+
+
+def epochs_frame(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([e for e in events if e.get("type") == "epoch"])
+
+
+def line_chart(df: pd.DataFrame, ys: Sequence[str], *, x: str = "step", smoothing: float = 0.0,
+               title: str = "", yaxis: str = "", log_y: bool = False, height: int = 300) -> go.Figure:
+    """One line per (method, fold, y); a faint raw line under the smoothed one (TensorBoard style)."""
+    fig = go.Figure()
+    if df.empty:
+        fig.update_layout(title=title + " — waiting for data", height=height)
+        return fig
+    groups = df.groupby(["method", "fold"], sort=False) if {"method", "fold"} <= set(df.columns) else [(("", ""), df)]
+    i = 0
+    for (method, fold), g in groups:
+        sl = _stride(len(g))
+        for y in ys:
+            if y not in g or g[y].isna().all():
+                continue
+            name = f"{y} · {method} f{fold}" if method != "" else y
+            xs = g[x].to_numpy()[sl]
+            raw = g[y].to_numpy(np.float64)
+            c = color(i)
+            if smoothing > 0:
+                fig.add_trace(go.Scatter(x=xs, y=raw[sl], mode="lines", line=dict(color=c, width=1), opacity=0.25,
+                                         name=name + " (raw)", showlegend=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=xs, y=smooth(raw, smoothing)[sl], mode="lines", line=dict(color=c, width=2),
+                                     name=name))
+            i += 1
+    fig.update_layout(title=title, height=height, xaxis_title=x, yaxis_title=yaxis, margin=dict(t=40, b=30),
+                      legend=dict(font=dict(size=10)))
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX) -> pd.DataFrame:
+    """method → mean ± std per metric (string cells) and the fold count."""
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    out = []
+    for m, g in df.groupby("method", sort=False):
+        r = {"method": m, "folds": len(g)}
+        for k in metrics:
+            r[k] = f"{g[k].mean():.4f} ± {g[k].std(ddof=0):.4f}"
+        out.append(r)
+    return pd.DataFrame(out)
+
+
+def verdicts(rows: list[dict[str, Any]]) -> list[str]:
+    """Plain sentences on whether each trained method beats the uniform and training-mean predictors."""
+    if not rows:
+        return []
+    df = pd.DataFrame(rows)
+    means = df.groupby("method")[list(SIX)].mean()
+    out = []
+    for m in means.index:
+        if m in ("uniform", "train_mean", "test_mean") or "uniform" not in means.index:
+            continue
+        beats = [k for k in SIX if (means.at[m, k] < means.at["uniform", k]) == LOWER_IS_BETTER[k]]
+        if len(beats) == len(SIX):
+            out.append(f"✅ {m} beats the uniform predictor on all six metrics.")
+        elif not beats:
+            out.append(f"⚠️ {m} does not beat the uniform predictor on any metric: it has learnt nothing useful "
+                       "for this test distribution.")
+        else:
+            out.append(f"➖ {m} beats the uniform predictor on {', '.join(beats)} only.")
+    return out
+
+
+def replay(snapshots: list[dict[str, Any]], truth: Sequence[Sequence[float]], labels: Sequence[str],
+           curves: pd.DataFrame | None = None, curve_cols: Sequence[str] = ("val_kl",)) -> go.Figure:
+    """Animated replay: predicted vs true distribution of the watched test samples per epoch, with a
+    play/pause button and a slider; optional per-epoch curves with a moving marker underneath."""
+    truth = np.asarray(truth, np.float64)
+    n = len(truth)
+    if not snapshots or n == 0:
+        return go.Figure().update_layout(title="Replay — no snapshots yet", height=200)
+    snaps = snapshots[_stride(len(snapshots))] if len(snapshots) > 150 else snapshots
+    has_curves = curves is not None and not curves.empty
+    rows = 2 if has_curves else 1
+    fig = make_subplots(rows=rows, cols=n, subplot_titles=[f"test sample {i}" for i in range(n)],
+                        specs=[[{}] * n] + ([[{"colspan": n}] + [None] * (n - 1)] if has_curves else []),
+                        vertical_spacing=0.18, row_heights=[0.6, 0.4] if has_curves else None)
+    lab = np.asarray(labels)
+
+    def bar_traces(pred):
+        tr = []
+        for i in range(n):
+            tr.append(go.Bar(x=lab, y=truth[i], marker_color="#999999", name="true", showlegend=i == 0,
+                             legendgroup="true"))
+            tr.append(go.Bar(x=lab, y=np.asarray(pred[i]), marker_color=color(0), name="predicted",
+                             showlegend=i == 0, legendgroup="pred"))
+        return tr
+
+    first = bar_traces(snaps[0]["pred"])
+    for j, t in enumerate(first):
+        fig.add_trace(t, row=1, col=j // 2 + 1)
+    n_bar = len(first)
+    if has_curves:
+        for ci, col in enumerate(curve_cols):
+            fig.add_trace(go.Scatter(x=curves["epoch"].to_numpy(), y=curves[col].to_numpy(), mode="lines",
+                                     name=col, line=dict(color=color(ci + 1))), row=2, col=1)
+        fig.add_trace(go.Scatter(x=[snaps[0]["epoch"]], y=[curves[curve_cols[0]].iloc[0]], mode="markers",
+                                 marker=dict(size=12, color="black"), name="now", showlegend=False), row=2, col=1)
+    by_epoch = curves.set_index("epoch")[curve_cols[0]] if has_curves else None
+    frames = []
+    for s in snaps:
+        data = bar_traces(s["pred"])
+        idx = list(range(n_bar))
+        if has_curves:
+            yv = float(by_epoch.get(s["epoch"], np.nan))
+            data.append(go.Scatter(x=[s["epoch"]], y=[yv]))
+            idx.append(n_bar + len(curve_cols))
+        frames.append(go.Frame(data=data, traces=idx, name=str(s["epoch"])))
+    fig.frames = frames
+    steps = [dict(method="animate", label=str(s["epoch"]),
+                  args=[[str(s["epoch"])], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                                transition=dict(duration=0))]) for s in snaps]
+    fig.update_layout(
+        barmode="group", height=520 if has_curves else 360, margin=dict(t=60, b=40),
+        title=f"Replay over {len(snaps)} epochs ({snaps[0].get('method', '')} fold {snaps[0].get('fold', '')})",
+        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12 if has_curves else -0.2, showactive=False,
+                          buttons=[dict(label="▶ Play", method="animate",
+                                        args=[None, dict(frame=dict(duration=80, redraw=True), fromcurrent=True)]),
+                                   dict(label="⏸ Pause", method="animate",
+                                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
+        sliders=[dict(active=0, steps=steps, x=0.15, len=0.85, y=-0.06 if has_curves else -0.12,
+                      currentvalue=dict(prefix="epoch "))])
+    fig.update_yaxes(range=[0, 1], row=1)
+    return fig

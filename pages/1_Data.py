@@ -1,0 +1,103 @@
+"""Data: choose a dataset, see its imbalance under the chosen protocol."""
+import hashlib
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ildl import data as D
+from ildl import viz
+from ildl.protocol import imbalance_report
+from pages._ui import common as ui
+
+PAGE = "data"
+st.set_page_config(page_title="Data · Imbalanced LDL lab", page_icon="🔎", layout="wide")
+ui.sidebar(PAGE)
+s = ui.state()
+st.title("Data")
+
+# ---------------------------------------------------------------- source
+if s["dataset"] == "synthetic":
+    st.subheader("Synthetic generator")
+    st.caption("The dominant label of each sample follows a long-tailed profile (label 0 most often); the label "
+               "distribution is a softmax of latent scores and the features a noisy non-linear map of them. "
+               "Every slider regenerates the data at once.")
+    cols = st.columns(len(D.SYNTHETIC_PARAMS))
+    for col, p in zip(cols, D.SYNTHETIC_PARAMS):
+        s["syn"][p.name] = ui.param_widget(p, s["syn"][p.name], key=f"{PAGE}_syn_{p.name}", container=col)
+    ui.sync_url()
+
+with st.expander("Upload your own dataset (.mat, .npz or .csv)", expanded=s["dataset"] == ui.UPLOAD):
+    st.caption(".mat / .npz need arrays `features` (n×d) and `labels` (n×C, rows are distributions); a CSV needs "
+               "feature columns plus label columns named `label_*` / `y_*` or listed below. Files are validated; "
+               "nothing is unpickled.")
+    label_cols = st.text_input("CSV label columns (comma-separated; blank = label_*/y_* columns)", key=f"{PAGE}_csvcols")
+    up = st.file_uploader("Dataset file", type=["mat", "npz", "csv"], key=f"{PAGE}_upload")
+    if up is not None:
+        raw = up.getvalue()
+        digest = hashlib.sha1(raw).hexdigest()[:12]
+        prev = st.session_state.get("upload")
+        if prev is None or prev["hash"] != digest or prev.get("cols") != label_cols:
+            with ui.friendly_errors(f"Reading {up.name}"):
+                cols = [c.strip() for c in label_cols.split(",") if c.strip()] or None
+                ds_up = D.load_bytes(raw, up.name, label_columns=cols) if cols else ui.load_upload(raw, up.name)
+                st.session_state["upload"] = dict(name=ds_up.name, hash=digest, dataset=ds_up, cols=label_cols)
+                ui.set_choice("dataset", ui.UPLOAD, PAGE)
+        elif s["dataset"] == ui.UPLOAD:
+            st.success(f"Using {up.name}: {prev['dataset'].n} samples, {prev['dataset'].d} features, "
+                       f"{prev['dataset'].n_labels} labels.")
+
+# ---------------------------------------------------------------- imbalance
+with ui.friendly_errors("Analysing the dataset"):
+    ds = ui.current_dataset()
+    if ds is not None:
+        for w in ds.warnings:
+            st.warning(w)
+        th_default = ui.thresholds_for(ds)
+        c1, c2 = st.columns([3, 1])
+        th_text = c1.text_input("ILDL thresholds a,b,c,d — keep sample i iff y[i,c] < a/L and y[i,d] > b/L",
+                                value=",".join(f"{v:g}" for v in th_default) if th_default else "",
+                                key=f"{PAGE}_thresholds_{ui.dataset_key()}",
+                                help="built in for the papers' benchmarks (Movie: 1,2,2,0)")
+        if th_text.strip():
+            parsed = ui._parse_thresholds(th_text)
+            if parsed is None:
+                c1.error("Thresholds must be four numbers a,b,c,d, e.g. 1,2,2,0")
+            elif parsed != tuple(ds.thresholds or ()):
+                s["thresholds"] = parsed
+                ui.sync_url()
+        proto, note = ui.current_protocol(ds)
+        if note:
+            st.info(note)
+        rep = imbalance_report(ds, proto)
+        labels = ds.labels()
+        head = [labels[j] for j in np.nonzero(rep["head"])[0]]
+        tail = [labels[j] for j in np.nonzero(~rep["head"])[0]]
+        m = st.columns(5)
+        m[0].metric("samples × features", f"{ds.n} × {ds.d}")
+        m[1].metric("labels", ds.n_labels)
+        m[2].metric("training set per fold", f"{int(np.mean(rep['train_sizes']))}",
+                    help=f"kept by the {proto.name} protocol; test folds: {int(np.mean(rep['test_sizes']))}")
+        m[3].metric("imbalance ratio (training mass)", f"{rep['imbalance_ratio']:.1f}×")
+        m[4].metric("mean dominant degree", f"{rep['mean_dk']:.2f}")
+        st.markdown(f"**Head labels** (training mass > 10× the smallest): {', '.join(head) or '—'} · "
+                    f"**tail labels**: {', '.join(tail) or '—'} · share of the training set dominated by its most common label: "
+                    f"{rep['dominant_share_train'].max():.0%} (whole data: {rep['dominant_share_all'].max():.0%})")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(viz.label_mass(rep["train_mass"], rep["test_mass"], labels, rep["head"]), key=f"{PAGE}_mass")
+        kept0 = proto.splits[0].kept
+        c2.plotly_chart(viz.dominant_hist(ds.Y[kept0], labels, title="d_k in the training set (fold 0)"),
+                        key=f"{PAGE}_dk_train")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(viz.heatmap(ds.Y, labels, title="All samples"), key=f"{PAGE}_heat_all")
+        c2.plotly_chart(viz.heatmap(ds.Y[kept0], labels, title=f"Training set of fold 0 ({proto.name})"),
+                        key=f"{PAGE}_heat_train")
+        st.plotly_chart(viz.dominant_hist(ds.Y, labels, title="d_k over all samples"), key=f"{PAGE}_dk_all")
+        st.subheader("Features")
+        X = ds.X
+        st.write(f"{X.shape[1]} features · {rep['feature_zero_fraction']:.1%} of all values are zero · "
+                 f"range [{X.min():.3g}, {X.max():.3g}]. Scaling (min-max, fitted on each training part only) "
+                 "happens in the trainer.")
+        summ = pd.DataFrame({"mean": X.mean(0), "std": X.std(0), "min": X.min(0), "max": X.max(0),
+                             "zero fraction": (X == 0).mean(0)})
+        st.dataframe(summ.head(50), height=240)

@@ -1,0 +1,178 @@
+"""Train: a method in a background thread; losses, AMEMA's branch weights and momenta, validation
+metrics and the results fill in live; an animated replay afterwards."""
+import time
+
+import numpy as np
+import streamlit as st
+
+from ildl import viz
+from ildl.methods import REGISTRY
+from ildl.runs import dumps
+from pages._ui import common as ui
+
+PAGE = "train"
+POLL_SECONDS = 0.5
+st.set_page_config(page_title="Train · Imbalanced LDL lab", page_icon="🏋️", layout="wide")
+ui.sidebar(PAGE)
+s = ui.state()
+reg = ui.registry()
+ss = st.session_state
+ss.setdefault("settings", {})
+ss.setdefault("train_nonce", 0)
+st.title("Train")
+
+method = s["method"]
+cls = REGISTRY[method]
+st.markdown(f"**{cls.title}**  \n{cls.paper}")
+
+# ---------------------------------------------------------------- configuration (declared params → widgets)
+values = ss["settings"].setdefault(method, {})
+with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=False):
+    schema = cls.schema()
+    cols = st.columns(4)
+    for i, p in enumerate(schema):
+        values[p.name] = ui.param_widget(p, values.get(p.name, p.default),
+                                         key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
+c = st.columns([2, 1, 1, 1])
+folds = c[0].multiselect("Folds to run (of 10)", list(range(10)), default=[0], key=f"{PAGE}_folds")
+pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc",
+                 help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
+seed = c[2].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
+devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
+device = c[3].selectbox("device", devices, key=f"{PAGE}_device")
+
+view = reg.view(s["run"]) if s.get("run") else None
+running = bool(view and view["live"] and view["status"] in ("queued", "running"))
+b = st.columns([1, 1, 1, 5])
+start = b[0].button("▶ Start", type="primary", disabled=running or not folds, key=f"{PAGE}_start")
+stop = b[1].button("⏹ Stop", disabled=not running, key=f"{PAGE}_stop")
+reset = b[2].button("↺ Reset", key=f"{PAGE}_reset", help="forget the current run and restore default parameters")
+
+if stop and view:
+    job = reg.get(view["id"])
+    if job:
+        job.request_stop()
+        job.join(2.0)
+    st.rerun()
+if reset:
+    if running:
+        reg.get(view["id"]).request_stop()
+    ss["settings"][method] = {}
+    ss["train_nonce"] += 1
+    s["run"] = None
+    ui.sync_url()
+    st.rerun()
+if start:
+    with ui.friendly_errors("Starting the run"):
+        ds = ui.current_dataset()
+        if ds is not None:
+            name = method + ("+pc" if pc else "")
+            cfg = dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
+                       fold_ids=sorted(folds), seed=int(seed), device=device)
+            job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
+            s["run"] = job.id
+            ui.sync_url()
+            st.rerun()
+
+smoothing = st.slider("Smoothing (the raw line stays faint underneath)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
+
+
+# ---------------------------------------------------------------- live view (polls only while the job runs)
+def _charts(v: dict) -> None:
+    trained = v["config"]["methods"][-1]
+    steps = viz.steps_frame(e for e in v["steps"] if e["method"] == trained)
+    epochs = viz.epochs_frame(e for e in v["events"] if e["method"] == trained)
+    terms = list(REGISTRY[trained.split("+")[0]].step_terms)
+    if "w_s" in terms:  # AMEMA: branch losses, EMA and ratio, weights, momenta
+        r1 = st.columns(2)
+        r1[0].plotly_chart(viz.line_chart(steps, ["loss_s", "loss_ns"], smoothing=smoothing,
+                                          title="Branch losses L_s, L_ns", log_y=True), key=f"{PAGE}_l")
+        r1[1].plotly_chart(viz.line_chart(steps, ["ema_s", "ema_ns"], title="EMA of branch losses E_s, E_ns"),
+                           key=f"{PAGE}_ema")
+        r2 = st.columns(2)
+        r2[0].plotly_chart(viz.line_chart(steps, ["w_s", "w_ns", "r"], title="Branch weights w_s, w_ns and ratio r"),
+                           key=f"{PAGE}_w")
+        r2[1].plotly_chart(viz.line_chart(steps, ["mu_s", "mu_ns"], title="Branch momenta μ_s, μ_ns"),
+                           key=f"{PAGE}_mu")
+    else:
+        st.plotly_chart(viz.line_chart(steps, terms, smoothing=smoothing, title="Loss terms per step", log_y=True),
+                        key=f"{PAGE}_l")
+    st.plotly_chart(viz.line_chart(epochs, ["val_kl", "val_chebyshev"], x="epoch", smoothing=0,
+                                   title="Validation (held-out 20 training samples) per epoch"), key=f"{PAGE}_val")
+
+
+@st.fragment(run_every=POLL_SECONDS if running else None)
+def live(run_id: str) -> None:
+    v = reg.view(run_id)
+    if v is None:
+        st.warning(f"Run {run_id} is not here any more.")
+        return
+    status = v["status"]
+    eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""
+    st.progress(v["progress"], text=f"Run `{v['id']}` — **{status}** · {v['progress']:.0%}{eta} · "
+                                    f"device {next((e['device'] for e in v['events'] if e['type'] == 'start'), '…')}")
+    if v.get("error"):
+        st.error(f"The run failed: {v['error']}. The app is still usable; change the settings and start again.")
+    _charts(v)
+    if v["rows"]:
+        st.subheader("Test results (best-validation checkpoint; mean ± std over the finished folds)")
+        st.dataframe(viz.results_table(v["rows"]), hide_index=True)
+        for line in viz.verdicts(v["rows"]):
+            st.markdown(line)
+    if running and status not in ("queued", "running"):
+        st.rerun()  # one full rerun when the job ends: stops the timer, enables Start, draws the replay
+
+
+if s.get("run"):
+    live(s["run"])
+else:
+    st.info("Press **Start** to train. The job runs in a background thread; you can switch pages or refresh — "
+            "the run id is in the URL.")
+
+# ---------------------------------------------------------------- replay (outside the fragment: not remounted)
+if view and not running:
+    trained = view["config"]["methods"][-1]
+    snaps_all = [e for e in view["events"] if e["type"] == "snapshot" and e["method"] == trained]
+    if snaps_all:
+        st.subheader("Replay")
+        fold_ids = sorted({e["fold"] for e in snaps_all})
+        f = st.selectbox("fold", fold_ids, key=f"{PAGE}_replay_fold") if len(fold_ids) > 1 else fold_ids[0]
+        start_ev = next((e for e in view["events"] if e["type"] == "start" and e["method"] == trained
+                         and e["fold"] == f), None)
+        if start_ev is not None:
+            snaps = [e for e in snaps_all if e["fold"] == f]
+            ep = viz.epochs_frame(e for e in view["events"] if e["method"] == trained and e["fold"] == f)
+            with ui.friendly_errors("Loading the dataset labels"):
+                ds = ui.current_dataset()
+                labels = ds.labels() if ds is not None and ds.n_labels == len(start_ev["watch_true"][0]) else \
+                    [f"L{j}" for j in range(len(start_ev["watch_true"][0]))]
+                st.plotly_chart(viz.replay(snaps, start_ev["watch_true"], labels, ep, ("val_kl",)),
+                                key=f"{PAGE}_replay")
+
+# ---------------------------------------------------------------- saved runs
+with st.expander("Saved runs (kept on disk across refreshes and restarts)"):
+    runs = reg.store.list()
+    if not runs:
+        st.caption("No runs yet.")
+    else:
+        st.dataframe([{k: r[k] for k in ("id", "status", "dataset", "methods")} for r in runs], hide_index=True,
+                     height=min(300, 40 + 35 * len(runs)))
+        ids = [r["id"] for r in runs]
+        pick = st.selectbox("run", ids, index=ids.index(s["run"]) if s.get("run") in ids else 0,
+                            key=f"{PAGE}_pick")
+        c = st.columns(4)
+        if c[0].button("Open", key=f"{PAGE}_open"):
+            s["run"] = pick
+            ui.sync_url()
+            st.rerun()
+        c[1].download_button("results.csv", reg.store.results_csv(pick) or "no results yet\n",
+                             file_name=f"{pick}-results.csv", mime="text/csv", key=f"{PAGE}_dl_csv")
+        c[2].download_button("config.json", dumps(reg.store.config(pick)), file_name=f"{pick}-config.json",
+                             mime="application/json", key=f"{PAGE}_dl_cfg")
+        live_job = reg.get(pick)
+        if c[3].button("Delete", key=f"{PAGE}_delete", disabled=bool(live_job and live_job.running)):
+            reg.store.delete(pick)
+            if s.get("run") == pick:
+                s["run"] = None
+                ui.sync_url()
+            st.rerun()

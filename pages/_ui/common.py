@@ -1,0 +1,238 @@
+"""Shared Streamlit glue for every page: app state, the sidebar, cached data, widgets from declared
+params, the job registry. No training math here — that all lives in `ildl`.
+
+State: `st.session_state["app"]` holds the choices shared by all pages (dataset, protocol, method,
+synthetic controls, current run id); the URL's query parameters mirror them, so a link reproduces
+the view. Widget keys are prefixed per page; values persist through the state dict, not the keys.
+"""
+from __future__ import annotations
+
+import traceback
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import streamlit as st
+
+from ildl import data as D
+from ildl.config import Param
+from ildl.device import describe
+from ildl.jobs import JobRegistry
+from ildl.methods import REGISTRY
+from ildl.protocol import Protocol, make_protocol
+from ildl.runs import RunStore
+
+UPLOAD = "upload"
+DATASETS = ["synthetic", *D.bundled_names(), UPLOAD]
+PROTOCOLS = ["ildl", "kfold"]
+METHODS = list(REGISTRY)
+DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None)
+
+
+# --------------------------------------------------------------------------- resources
+@st.cache_resource
+def registry() -> JobRegistry:
+    """One job registry per server process: jobs outlive a browser refresh (their id is in the URL)."""
+    return JobRegistry(RunStore())
+
+
+@st.cache_data(show_spinner="Loading dataset…", max_entries=32)
+def load_dataset(name: str, syn: tuple[tuple[str, Any], ...] = ()) -> D.Dataset:
+    return D.load(name, **dict(syn)) if name == "synthetic" else D.load(name)
+
+
+@st.cache_data(show_spinner="Reading upload…", max_entries=8)
+def load_upload(data: bytes, filename: str) -> D.Dataset:
+    return D.load_bytes(data, filename)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def protocol_for(_ds: D.Dataset, ds_key: str, name: str, thresholds: tuple | None, folds: int = 10) -> Protocol:
+    return make_protocol(_ds, name, folds=folds, thresholds=thresholds)
+
+
+# --------------------------------------------------------------------------- state and URL
+def state() -> dict[str, Any]:
+    """The shared app state, initialised once per session from the URL."""
+    ss = st.session_state
+    if "app" not in ss:
+        qp = st.query_params
+        s = dict(DEFAULTS)
+        s["syn"] = dict(D.SYNTHETIC_DEFAULTS)
+        if qp.get("dataset") in DATASETS and qp.get("dataset") != UPLOAD:
+            s["dataset"] = qp["dataset"]
+        if qp.get("protocol") in PROTOCOLS:
+            s["protocol"] = qp["protocol"]
+        if qp.get("method") in METHODS:
+            s["method"] = qp["method"]
+        if qp.get("run"):
+            s["run"] = qp["run"]
+        if qp.get("thresholds"):
+            s["thresholds"] = _parse_thresholds(qp["thresholds"])
+        for p in D.SYNTHETIC_PARAMS:
+            if f"syn_{p.name}" in qp:
+                try:
+                    s["syn"][p.name] = p.coerce(qp[f"syn_{p.name}"])
+                except ValueError:
+                    pass
+        ss["app"] = s
+    return ss["app"]
+
+
+def _parse_thresholds(text: str) -> tuple[float, float, int, int] | None:
+    try:
+        a, b, c, d = (float(v) for v in str(text).split(","))
+        return (a, b, int(c), int(d))
+    except ValueError:
+        return None
+
+
+def sync_url() -> None:
+    """Mirror the shared state into the query string (defaults are left out to keep links short)."""
+    s = state()
+    want: dict[str, str] = {}
+    for k in ("dataset", "protocol", "method"):
+        if s[k] != DEFAULTS[k]:
+            want[k] = str(s[k])
+    if s.get("run"):
+        want["run"] = s["run"]
+    if s.get("thresholds"):
+        want["thresholds"] = ",".join(f"{v:g}" for v in s["thresholds"])
+    if s["dataset"] == "synthetic":
+        for p in D.SYNTHETIC_PARAMS:
+            if s["syn"][p.name] != p.default:
+                want[f"syn_{p.name}"] = str(s["syn"][p.name])
+    qp = st.query_params
+    for k in list(qp.keys()):
+        if k not in want:
+            del qp[k]
+    for k, v in want.items():
+        if qp.get(k) != v:
+            qp[k] = v
+
+
+# --------------------------------------------------------------------------- widgets
+def param_widget(p: Param, value: Any, key: str, container=st) -> Any:
+    """The widget for a declared parameter; returns the (coerced) value."""
+    label = p.name
+    if p.kind == "bool":
+        return container.toggle(label, value=bool(value), key=key, help=p.help)
+    if p.kind == "choice":
+        opts = list(p.choices)
+        return container.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key, help=p.help)
+    lo, hi = p.min, p.max
+    if p.kind == "int":
+        if lo is not None and hi is not None and p.step and (hi - lo) / p.step <= 400:
+            return int(container.slider(label, int(lo), int(hi), int(value), int(p.step), key=key, help=p.help))
+        return int(container.number_input(label, min_value=int(lo) if lo is not None else None,
+                                          max_value=int(hi) if hi is not None else None, value=int(value),
+                                          step=int(p.step or 1), key=key, help=p.help))
+    if lo is not None and hi is not None and p.step and not p.log and (hi - lo) / p.step <= 400:
+        return float(container.slider(label, float(lo), float(hi), float(value), float(p.step), key=key, help=p.help))
+    return float(container.number_input(label, min_value=float(lo) if lo is not None else None,
+                                        max_value=float(hi) if hi is not None else None, value=float(value),
+                                        format="%.4g", key=key, help=p.help))
+
+
+@contextmanager
+def friendly_errors(what: str = "") -> Iterator[None]:
+    """Show bad input or a failed computation as a message; the page stays usable (no stack trace)."""
+    try:
+        yield
+    except D.DataError as e:
+        st.error(str(e))
+    except ValueError as e:
+        st.error(f"{what + ': ' if what else ''}{e}")
+    except Exception as e:  # noqa: BLE001 — a page must never show a traceback
+        st.error(f"{what + ' failed' if what else 'Something went wrong'}: {type(e).__name__}: {e}")
+        print(traceback.format_exc())
+
+
+# --------------------------------------------------------------------------- sidebar and current data
+def sidebar(page: str) -> None:
+    """Dataset, protocol and method shared by all pages; device; widget keys prefixed by `page`."""
+    s = state()
+    sb = st.sidebar
+    sb.markdown("### Imbalanced LDL lab")
+    ds_opts = DATASETS
+    before = s["dataset"]
+    s["dataset"] = sb.selectbox("Dataset", ds_opts, index=ds_opts.index(s["dataset"]), key=f"{page}_sb_dataset",
+                                help="'synthetic' is the fast teaching generator (controls on the Data page); "
+                                     "'upload' takes your own .mat / .npz / .csv on the Data page")
+    if s["dataset"] != before:
+        s["thresholds"] = None  # custom ILDL thresholds belong to the dataset they were typed for
+    s["protocol"] = sb.selectbox("Protocol", PROTOCOLS, index=PROTOCOLS.index(s["protocol"]),
+                                 key=f"{page}_sb_protocol",
+                                 help="ildl: the papers' imbalanced training sets with untouched test folds; "
+                                      "kfold: plain shuffled 10-fold")
+    s["method"] = sb.selectbox("Method", METHODS, index=METHODS.index(s["method"]), key=f"{page}_sb_method",
+                               format_func=lambda m: REGISTRY[m].title.split(" — ")[0],
+                               help="the method the Train page trains")
+    sb.caption(f"Device: **{device_line()}**")
+    sync_url()
+
+
+def set_choice(name: str, value: Any, page: str) -> None:
+    """Change a sidebar choice from page code (e.g. after an upload) and rerun so the widget shows it."""
+    state()[name] = value
+    st.session_state[f"{page}_sb_{name}"] = value
+    st.rerun()
+
+
+@st.cache_resource
+def device_line() -> str:
+    return describe("auto")
+
+
+def dataset_key() -> str:
+    s = state()
+    if s["dataset"] == "synthetic":
+        return "synthetic:" + ",".join(f"{k}={v}" for k, v in sorted(s["syn"].items()))
+    if s["dataset"] == UPLOAD:
+        up = st.session_state.get("upload")
+        return f"upload:{up['name']}:{up['hash']}" if up else "upload:none"
+    return s["dataset"]
+
+
+def current_dataset() -> D.Dataset | None:
+    """The dataset chosen in the sidebar (None, with a message, when an upload is missing)."""
+    s = state()
+    if s["dataset"] == UPLOAD:
+        up = st.session_state.get("upload")
+        if not up:
+            st.info("No dataset uploaded yet: upload a .mat, .npz or .csv on the **Data** page.")
+            return None
+        return up["dataset"]
+    if s["dataset"] == "synthetic":
+        return load_dataset("synthetic", tuple(sorted(s["syn"].items())))
+    return load_dataset(s["dataset"])
+
+
+def thresholds_for(ds: D.Dataset) -> tuple | None:
+    s = state()
+    return s.get("thresholds") or ds.thresholds
+
+
+def current_protocol(ds: D.Dataset) -> tuple[Protocol | None, str]:
+    """(protocol, note). Under ILDL a dataset without known thresholds falls back to K-fold, said aloud."""
+    s = state()
+    name, th = s["protocol"], thresholds_for(ds)
+    note = ""
+    if name == "ildl" and th is None:
+        name = "kfold"
+        note = (f"{ds.name} has no built-in ILDL thresholds: showing plain K-fold. Enter thresholds a,b,c,d on the "
+                "Data page to apply the ILDL filter.")
+    return protocol_for(ds, dataset_key(), name, th), note
+
+
+def run_config_base(ds: D.Dataset) -> dict[str, Any]:
+    """The dataset/protocol part of a job config, from the shared state."""
+    s = state()
+    proto, _ = current_protocol(ds)
+    cfg: dict[str, Any] = dict(protocol=proto.name, thresholds=list(proto.thresholds) if proto.thresholds else None)
+    if s["dataset"] == "synthetic":
+        cfg.update(dataset="synthetic", dataset_kw=dict(s["syn"]))
+    elif s["dataset"] == UPLOAD:
+        cfg.update(dataset=f"upload:{ds.name}")
+    else:
+        cfg.update(dataset=s["dataset"])
+    return cfg
