@@ -151,6 +151,8 @@ def friendly_errors(what: str = "") -> Iterator[None]:
 def sidebar(page: str) -> None:
     """Dataset, protocol and method shared by all pages; device; widget keys prefixed by `page`."""
     s = state()
+    for k, v in st.session_state.pop("_pending_choice", {}).items():
+        st.session_state[k] = v
     sb = st.sidebar
     sb.markdown("### Imbalanced LDL lab")
     ds_opts = DATASETS
@@ -174,7 +176,7 @@ def sidebar(page: str) -> None:
 def set_choice(name: str, value: Any, page: str) -> None:
     """Change a sidebar choice from page code (e.g. after an upload) and rerun so the widget shows it."""
     state()[name] = value
-    st.session_state[f"{page}_sb_{name}"] = value
+    st.session_state["_pending_choice"] = {f"{page}_sb_{name}": value}  # applied before the widget exists
     st.rerun()
 
 
