@@ -93,3 +93,46 @@ def identity_terms(y: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
     nondom = kl(dec.nondom, log_nondominant(z, dec.k))
     return dict(total=total, dominant=dominant, nondominant=nondom, weight=1 - dec.dk,
                 rhs=dominant + (1 - dec.dk) * nondom)
+
+
+def decoupled_kl(y: torch.Tensor, z: torch.Tensor, alpha: float = 0.5, variant: str = "renorm",
+                 k: torch.Tensor | None = None) -> torch.Tensor:
+    """α·KL(b‖[p_k, 1−p_k]) + (1−α)·KL(D̂‖p̂) per row (B,): DILDL's decoupled loss (its eqs. 4–6)."""
+    d = decouple(y, variant, k)
+    return alpha * binary_kl(d.dk, z, d.k) + (1 - alpha) * kl(d.nondom, log_nondominant(z, d.k))
+
+
+def shape_gradient(y: torch.Tensor, z: torch.Tensor, loss: str = "kl", alpha: float = 0.5,
+                   k: torch.Tensor | None = None) -> torch.Tensor:
+    """The part of ∂L/∂z that changes the non-dominant *shape* p̂, (B, C), 0 at k.
+
+    On the non-dominant logits, g_j − p̂_j·Σ_{i≠k} g_i removes the direction that only moves the total
+    non-dominant mass 1 − p_k (what the binary term acts on). For plain KL this is exactly
+    (1 − d_k)(p̂ − D̂) — the attenuation; for the decoupled loss it is (1 − α)(p̂ − D̂), whatever d_k.
+    """
+    z = z.detach().clone().requires_grad_(True)
+    k = y.argmax(-1) if k is None else k
+    L = kl(y, torch.log_softmax(z, -1)) if loss == "kl" else decoupled_kl(y, z, alpha, k=k)
+    (g,) = torch.autograd.grad(L.sum(), z)
+    m = _mask(k, z.shape[-1])
+    p_hat = log_nondominant(z.detach(), k).exp()
+    g_nd = g.masked_fill(m, 0.0)
+    return (g_nd - p_hat * g_nd.sum(-1, keepdim=True)).masked_fill(m, 0.0)
+
+
+def attenuation_curve(nondom: torch.Tensor, k: int, z: torch.Tensor, d_grid: torch.Tensor,
+                      alpha: float = 0.5) -> dict[str, torch.Tensor]:
+    """For y(d) = recombine(k, d, D̂) over d in d_grid (G,), the norm of the shape gradient under plain KL
+    and under the decoupled loss, plus the raw ∂L/∂z_j on every non-dominant logit. nondom (C,), z (C,).
+    k stays the decoupled label along the whole grid (also where d is not the largest degree)."""
+    G = d_grid.shape[0]
+    kk = torch.full((G,), k, dtype=torch.long)
+    y = recombine(kk, d_grid, nondom.expand(G, -1))
+    zz = z.expand(G, -1)
+    out = {"d": d_grid, "y": y}
+    for name in ("kl", "decoupled"):
+        out[f"shape_{name}"] = shape_gradient(y, zz, name, alpha, kk).norm(dim=-1)
+        zg = zz.detach().clone().requires_grad_(True)
+        L = kl(y, torch.log_softmax(zg, -1)) if name == "kl" else decoupled_kl(y, zg, alpha, k=kk)
+        (out[f"grad_{name}"],) = torch.autograd.grad(L.sum(), zg)
+    return out

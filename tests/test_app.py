@@ -121,10 +121,12 @@ def test_train_amema_finishes_with_charts_results_and_replay():
     assert _wait(lambda: not job.running)
     at.run()
     no_errors(at)
-    titles = [c["layout"]["title"]["text"] for c in charts(at)]
-    assert any("Branch momenta" in t for t in titles) and any("Replay" in t for t in titles)
-    mu = next(c for c in charts(at) if "Branch momenta" in c["layout"]["title"]["text"])
-    assert len(mu["data"]) == 2
+    live, replay = charts(at)[0], charts(at)[-1]
+    titles = [a["text"] for a in live["layout"]["annotations"]]
+    assert any("Branch momenta" in t for t in titles) and "Replay" in replay["layout"]["title"]["text"]
+    mu_axis = "y" + str(1 + next(i for i, t in enumerate(titles) if "Branch momenta" in t))
+    mu = [t for t in live["data"] if t.get("yaxis") == mu_axis]
+    assert [t["name"] for t in mu] == ["mu_s · amema f0", "mu_ns · amema f0"]
     assert any("amema" in str(df.value) for df in at.dataframe)
     # the run is on disk and listed
     assert job.id in [r["id"] for r in registry().store.list()]

@@ -31,7 +31,16 @@ DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None,
 # --------------------------------------------------------------------------- resources
 @st.cache_resource
 def registry() -> JobRegistry:
-    """One job registry per server process: jobs outlive a browser refresh (their id is in the URL)."""
+    """One job registry per server process: jobs outlive a browser refresh (their id is in the URL).
+
+    Torch's intra-op threads are capped at cores − 1 in the app: the MLPs here are small, and an OpenMP
+    pool spinning on every core starves the server thread that draws the page (measured in
+    bench/ui_overhead.py)."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     return JobRegistry(RunStore())
 
 
