@@ -130,3 +130,21 @@ def test_train_amema_finishes_with_charts_results_and_replay():
     assert any("amema" in str(df.value) for df in at.dataframe)
     # the run is on disk and listed
     assert job.id in [r["id"] for r in registry().store.list()]
+
+
+def test_ten_start_stop_cycles_leave_no_threads():
+    from pages._ui.common import registry
+
+    at = page("pages/2_Train.py", syn_n="200")
+    at.number_input(key="train_ldl-kl_epochs_0").set_value(5000).run()
+    base = threading.active_count()
+    jobs = []
+    for _ in range(10):
+        at.button(key="train_start").click().run()
+        job = registry().get(at.query_params["run"])
+        jobs.append(job)
+        assert _wait(lambda: job.epochs_done >= 1)
+        at.button(key="train_stop").click().run()
+        assert job.join(1.0) and job.status == "stopped"
+    assert len({j.id for j in jobs}) == 10
+    assert threading.active_count() <= base

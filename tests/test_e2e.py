@@ -98,6 +98,8 @@ def test_train_start_watch_chart_update_then_stop(server, browser):
     n2 = _points(page)
     assert n2 > n1 > 0, (n1, n2)  # the chart keeps updating while the job runs
     assert "run=" in page.url
+    page.reload()  # a refresh mid-run finds the run still going (its id is in the URL)
+    page.wait_for_function("() => /— running ·/.test(document.body.innerText)", timeout=30000)
     page.get_by_role("button", name="⏹ Stop").click()
     page.wait_for_function("() => /— stopped ·/.test(document.body.innerText)", timeout=10000)
     assert _status(page) == "stopped"
@@ -106,3 +108,20 @@ def test_train_start_watch_chart_update_then_stop(server, browser):
     page.wait_for_function("() => /— stopped ·/.test(document.body.innerText)", timeout=30000)
     assert "Traceback" not in page.inner_text("body")
     page.close()
+
+
+def test_two_tabs_each_train(server, browser):
+    pages = []
+    for method in ("ldl-kl", "amema"):
+        ctx = browser.new_context()  # a separate browser session, like a second user
+        pg = ctx.new_page()
+        pg.goto(server + f"/Train?method={method}")
+        pg.get_by_role("button", name="▶ Start").click()
+        pg.wait_for_function("() => location.search.includes('run=')", timeout=30000)
+        pages.append(pg)
+    ids = [pg.url.split("run=")[1].split("&")[0] for pg in pages]
+    assert ids[0] != ids[1]
+    for pg in pages:
+        pg.wait_for_function("() => /— done ·/.test(document.body.innerText)", timeout=90000)
+        assert "beats the uniform predictor" in pg.inner_text("body") or "does not beat" in pg.inner_text("body")
+        pg.context.close()
