@@ -17,6 +17,10 @@ st.markdown(
     "makes the training set imbalanced while the test folds are not.\n"
     "- **Train** — train a method in the background (LDL-KL, OFR-FL/CB/DB, RDA, DILDL, AMEMA, +PC) and watch "
     "its losses, AMEMA's EMA branch weights and branch momenta, and validation metrics live; replay the training.\n"
+    "- **Decoupling** — a distribution = dominant part + non-dominant part; the KL identity checked live, and why "
+    "plain KL starves the non-dominant labels as d_k grows (gradient attenuation).\n"
+    "- **Soft labels** — symmetric descending soft labels turn a group id into a distribution (Group-DIR); the "
+    "age imbalance of FG-Net and its many/medium/few-shot regions.\n"
     "- Every run is saved (config, events, results) under `runs/`: a refresh or a restart loses nothing.")
 st.caption(f"Device: **{ui.device_line()}** · methods follow `../shared/specs/methods.md`; the docs list where the "
            "project's choices differ from the papers.")
@@ -34,3 +38,5 @@ with ui.friendly_errors("Loading the dataset"):
 
 st.page_link("pages/1_Data.py", label="Explore the data →", icon="🔎")
 st.page_link("pages/2_Train.py", label="Train a method →", icon="🏋️")
+st.page_link("pages/3_Decoupling.py", label="See decoupling and gradient attenuation →", icon="✂️")
+st.page_link("pages/4_Soft_labels.py", label="Play with soft labels →", icon="🎚️")

@@ -124,6 +124,11 @@ class Job:
         self.log.append(ev)
         self._writer.event(ev)
 
+    def _on_fold(self, out: dict[str, Any]) -> None:
+        self.rows.append(out["row"])
+        self._writer.results(self.rows)
+        self._writer.predictions(out["row"]["method"], out["row"]["fold"], out["test_idx"], out["pred"])
+
     def _run(self) -> None:
         c = self.config
         self.started = time.time()
@@ -138,7 +143,7 @@ class Job:
                 ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
                 thresholds=c["thresholds"], settings=c["settings"], device=c["device"], emit=self._emit,
                 stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"],
-                on_fold=lambda out: (self.rows.append(out["row"]), w.results(self.rows)))
+                on_fold=self._on_fold)
             self.status = "stopped" if self.stop_event.is_set() else "done"
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
             self.status = "failed"

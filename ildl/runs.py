@@ -72,6 +72,12 @@ class RunWriter:
             if ev.get("type") != "step":  # flush at epoch granularity: cheap, and a crash loses < 1 epoch
                 self._fh.flush()
 
+    def predictions(self, method: str, fold: int, test_idx: np.ndarray, pred: np.ndarray) -> None:
+        """Test-fold predictions of one (method, fold): what the Decoupling and Compare pages show."""
+        d = self.path / "pred"
+        d.mkdir(exist_ok=True)
+        np.savez_compressed(d / f"{method}__f{fold}.npz", idx=np.asarray(test_idx), pred=np.asarray(pred, np.float32))
+
     def results(self, rows: list[dict[str, Any]]) -> None:
         (self.path / "results.csv").write_text(rows_to_csv(rows), encoding="utf-8")
 
@@ -143,6 +149,16 @@ class RunStore:
     def results_csv(self, run_id: str) -> str:
         p = self.path(run_id) / "results.csv"
         return p.read_text(encoding="utf-8") if p.exists() else ""
+
+    def predictions(self, run_id: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+        """(method, fold) → (test indices (n,), predictions (n, C))."""
+        out = {}
+        d = self.path(run_id) / "pred"
+        for p in sorted(d.glob("*.npz")) if d.exists() else []:
+            method, _, fold = p.stem.rpartition("__f")
+            with np.load(p, allow_pickle=False) as z:
+                out[(method, int(fold))] = (z["idx"], z["pred"])
+        return out
 
     def rows(self, run_id: str) -> list[dict[str, Any]]:
         text = self.results_csv(run_id)

@@ -77,7 +77,7 @@ def fit_fold(spec: MethodSpec, cfg: dict[str, Any], ds: Dataset, split: Split, h
     emit(dict(type="fold", **tag, metrics={m: row[m] for m in M.METRICS}, seconds=row["seconds"],
               best_epoch=res["best_epoch"], stopped=res["stopped"],
               watch_pred=np.asarray(res["pred"])[watch_idx].tolist()))
-    return dict(row=row, **res)
+    return dict(row=row, test_idx=split.test, **res)
 
 
 def _train(spec, cfg, x_tr, y_tr, x_val, y_val, x_te, stats, *, device, seed, emit, stop, tag, watch_idx):

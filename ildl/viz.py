@@ -255,3 +255,49 @@ def replay(snapshots: list[dict[str, Any]], truth: Sequence[Sequence[float]], la
                       currentvalue=dict(prefix="epoch "))])
     fig.update_yaxes(range=[0, 1], row=1)
     return fig
+
+
+# --------------------------------------------------------------------------- teaching views
+def matrix(M: np.ndarray, x: Sequence, y: Sequence, title: str = "", zmax: float | None = None,
+           xaxis: str = "", yaxis: str = "", height: int = 380) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=np.asarray(M), x=np.asarray(x), y=np.asarray(y), colorscale="Viridis", zmin=0,
+                               zmax=zmax))
+    fig.update_layout(title=title, height=height, xaxis_title=xaxis, yaxis_title=yaxis, margin=dict(t=40, b=30))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def curves(x: np.ndarray, series: dict[str, np.ndarray], *, title: str = "", xaxis: str = "", yaxis: str = "",
+           marker_x: float | None = None, dashed: Sequence[str] = (), height: int = 330) -> go.Figure:
+    """Several y(x) lines on one axis; an optional vertical marker (the current slider value)."""
+    fig = go.Figure()
+    for i, (name, y) in enumerate(series.items()):
+        fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y), mode="lines", name=name,
+                                 line=dict(color=color(i), width=2, dash="dash" if name in dashed else "solid")))
+    if marker_x is not None:
+        fig.add_vline(x=float(marker_x), line=dict(color="black", dash="dot"))
+    fig.update_layout(title=title, height=height, xaxis_title=xaxis, yaxis_title=yaxis, margin=dict(t=40, b=30))
+    return fig
+
+
+def histogram(values: np.ndarray, *, title: str = "", xaxis: str = "", nbins: int = 40, edges: np.ndarray | None = None,
+              height: int = 330) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=np.asarray(values), nbinsx=nbins, marker_color=color(0)))
+    for e in (edges if edges is not None else []):
+        fig.add_vline(x=float(e), line=dict(color="#d62728", width=1))
+    fig.update_layout(title=title, height=height, xaxis_title=xaxis, yaxis_title="samples", margin=dict(t=40, b=30),
+                      bargap=0.02)
+    return fig
+
+
+def shot_bars(bins: np.ndarray, counts: np.ndarray, regions: np.ndarray, thresholds: tuple[float, float],
+              title: str = "") -> go.Figure:
+    """Training samples per target bin, coloured by shot region, with the two thresholds."""
+    cmap = {"many": color(2), "medium": color(3), "few": color(1)}
+    fig = go.Figure([go.Bar(x=np.asarray(bins)[regions == r], y=np.asarray(counts)[regions == r], name=r,
+                            marker_color=cmap[r]) for r in ("many", "medium", "few") if (regions == r).any()])
+    for t, n in zip(thresholds, ("many >", "few <")):
+        fig.add_hline(y=t, line=dict(dash="dot", color="black"), annotation_text=f"{n} {t:.1f}")
+    fig.update_layout(title=title, height=330, xaxis_title="target bin", yaxis_title="training samples",
+                      margin=dict(t=40, b=30), bargap=0.05)
+    return fig

@@ -26,6 +26,9 @@ def test_job_runs_in_background_and_persists(tmp_path):
     evs = store.events(job.id)
     assert sum(e["type"] == "epoch" for e in evs) == 5
     assert "ldl-kl" in store.results_csv(job.id)
+    preds = store.predictions(job.id)
+    idx, pred = preds[("ldl-kl", 0)]
+    assert pred.shape == (len(idx), 5) and abs(pred.sum(1) - 1).max() < 1e-4 and ("uniform", 0) in preds
     store.delete(job.id)
     assert store.list() == []
 

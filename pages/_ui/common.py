@@ -247,3 +247,20 @@ def run_config_base(ds: D.Dataset) -> dict[str, Any]:
     else:
         cfg.update(dataset=s["dataset"])
     return cfg
+
+
+def finished_runs_for(ds: D.Dataset) -> list[dict[str, Any]]:
+    """Finished runs trained on the current dataset (same name and generator settings), newest first."""
+    want = run_config_base(ds)
+    store = registry().store
+    out = []
+    for r in store.list():
+        if r["status"] not in ("done", "stopped"):
+            continue
+        try:
+            cfg = store.config(r["id"])
+        except (OSError, ValueError):
+            continue
+        if cfg.get("dataset") == want["dataset"] and (cfg.get("dataset_kw") or {}) == (want.get("dataset_kw") or {}):
+            out.append(dict(r, config=cfg))
+    return out
