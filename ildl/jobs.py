@@ -135,26 +135,25 @@ class Job:
         self.status = "running"
         w: RunWriter = self._writer
         w.status("running", created=self.created, started=self.started)
+        final, error = "failed", None
         try:
             ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
             n_folds = len(c["fold_ids"]) if c["fold_ids"] is not None else c["folds"]
             self.total_epochs = n_folds * sum(c["settings"][m].get("epochs", 0) for m in c["methods"]) or 1
-            self.rows = run_experiment(
-                ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
-                thresholds=c["thresholds"], settings=c["settings"], device=c["device"], emit=self._emit,
-                stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"],
-                on_fold=self._on_fold)
-            self.status = "stopped" if self.stop_event.is_set() else "done"
+            run_experiment(ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
+                           thresholds=c["thresholds"], settings=c["settings"], device=c["device"], emit=self._emit,
+                           stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"], on_fold=self._on_fold)
+            final = "stopped" if self.stop_event.is_set() else "done"
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
-            self.status = "failed"
-            self.error = f"{type(e).__name__}: {e}"
+            error = f"{type(e).__name__}: {e}"
             (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
         finally:
             self.finished = time.time()
             w.results(self.rows)
-            w.status(self.status, error=self.error, created=self.created, started=self.started,
-                     finished=self.finished)
+            w.status(final, error=error, created=self.created, started=self.started, finished=self.finished)
             w.close()
+            # last: whoever waits on `status` finds the files complete
+            self.error, self.status = error, final
 
 
 class JobRegistry:

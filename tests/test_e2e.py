@@ -123,5 +123,6 @@ def test_two_tabs_each_train(server, browser):
     assert ids[0] != ids[1]
     for pg in pages:
         pg.wait_for_function("() => /— done ·/.test(document.body.innerText)", timeout=90000)
-        assert "beats the uniform predictor" in pg.inner_text("body") or "does not beat" in pg.inner_text("body")
+        pg.wait_for_function("() => /(beats|does not beat) the uniform predictor/.test(document.body.innerText)",
+                             timeout=30000)
         pg.context.close()
