@@ -18,7 +18,7 @@ from .methods import parse
 
 RUN_DEFAULTS: dict[str, Any] = dict(dataset="synthetic", dataset_kw={}, protocol="ildl", folds=10, fold_ids=[0],
                                     seed=0, thresholds=None, methods=["ldl-kl"], settings={}, device="auto",
-                                    scaling="minmax")
+                                    scaling="minmax", study=None, chunk_folds=2)
 
 
 def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -27,6 +27,19 @@ def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown run option(s) {sorted(unknown)}")
     out = {**RUN_DEFAULTS, **cfg}
+    if out["study"]:  # a study trains its own method over its grid; settings = overrides shared by the grid
+        from .studies import get
+
+        st = get(out["study"])
+        out["methods"] = [st.method]
+        given = out.get("settings") or {}
+        out["settings"] = {st.method: dict(given.get(st.method, {}))}
+        method_config(parse(st.method), out["settings"][st.method])  # type-check now
+        out["configs"] = {c: method_config(parse(st.method), {**out["settings"][st.method], **ov})
+                          for c, ov in st.configs.items()}
+        if out["dataset"] == "synthetic":
+            out["dataset_kw"] = {**D.SYNTHETIC_DEFAULTS, **(out["dataset_kw"] or {})}
+        return out
     out["methods"] = [parse(m).name for m in out["methods"]]
     given = out.get("settings") or {}
     out["settings"] = {m: method_config(parse(m), given.get(m, given.get(parse(m).base))) for m in out["methods"]}
@@ -127,7 +140,8 @@ class Job:
     def _on_fold(self, out: dict[str, Any]) -> None:
         self.rows.append(out["row"])
         self._writer.results(self.rows)
-        self._writer.predictions(out["row"]["method"], out["row"]["fold"], out["test_idx"], out["pred"])
+        self._writer.predictions(out["row"].get("config") or out["row"]["method"], out["row"]["fold"],
+                                 out["test_idx"], out["pred"])
 
     def _run(self) -> None:
         c = self.config
@@ -139,10 +153,20 @@ class Job:
         try:
             ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
             n_folds = len(c["fold_ids"]) if c["fold_ids"] is not None else c["folds"]
-            self.total_epochs = n_folds * sum(c["settings"][m].get("epochs", 0) for m in c["methods"]) or 1
-            run_experiment(ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
-                           thresholds=c["thresholds"], settings=c["settings"], device=c["device"], emit=self._emit,
-                           stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"], on_fold=self._on_fold)
+            if c["study"]:
+                from .studies import run_study
+
+                self.total_epochs = n_folds * sum(v["epochs"] for v in c["configs"].values()) or 1
+                run_study(c["study"], ds, protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
+                          thresholds=c["thresholds"], fold_ids=c["fold_ids"], overrides=c["settings"][c["methods"][0]],
+                          chunk_folds=c["chunk_folds"], device=c["device"], emit=self._emit, stop=self.stop_event,
+                          on_fold=self._on_fold, scaling=c["scaling"])
+            else:
+                self.total_epochs = n_folds * sum(c["settings"][m].get("epochs", 0) for m in c["methods"]) or 1
+                run_experiment(ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
+                               thresholds=c["thresholds"], settings=c["settings"], device=c["device"],
+                               emit=self._emit, stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"],
+                               on_fold=self._on_fold)
             final = "stopped" if self.stop_event.is_set() else "done"
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
             error = f"{type(e).__name__}: {e}"

@@ -44,12 +44,15 @@ def dumps(o: Any) -> str:
 
 
 RESULT_COLUMNS = ("method", "fold", *METRICS, "seconds")
+STUDY_COLUMNS = ("study", "config")
 
 
 def rows_to_csv(rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> str:
     """CSV text of result rows; `extra` columns (e.g. the settings) are added to every row."""
     extra = extra or {}
-    cols = [*RESULT_COLUMNS, *[k for k in (rows[0] if rows else {}) if k not in RESULT_COLUMNS], *extra]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    lead = [c for c in STUDY_COLUMNS if c in keys]
+    cols = [*lead, *RESULT_COLUMNS, *[k for k in keys if k not in RESULT_COLUMNS and k not in lead], *extra]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(cols)), extrasaction="ignore")
     w.writeheader()
@@ -119,7 +122,8 @@ class RunStore:
             except (OSError, json.JSONDecodeError):
                 continue
             out.append(dict(id=p.name, status=st.get("status", "unknown"), dataset=cfg.get("dataset"),
-                            methods=cfg.get("methods"), created=st.get("created"), error=st.get("error")))
+                            methods=cfg.get("methods"), study=cfg.get("study"), created=st.get("created"),
+                            error=st.get("error")))
         return out
 
     def path(self, run_id: str) -> Path:
@@ -171,7 +175,8 @@ class RunStore:
                 if row.get(k) not in (None, ""):
                     row[k] = float(row[k])
             row["fold"] = int(row["fold"])
-            out.append(row)
+            out.append({k: v for k, v in row.items() if v != ""})
+
         return out
 
     def delete(self, run_id: str) -> None:

@@ -301,3 +301,33 @@ def shot_bars(bins: np.ndarray, counts: np.ndarray, regions: np.ndarray, thresho
     fig.update_layout(title=title, height=330, xaxis_title="target bin", yaxis_title="training samples",
                       margin=dict(t=40, b=30), bargap=0.05)
     return fig
+
+
+def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, published: bool = True) -> go.Figure:
+    """One metric of a study table: mean ± std per configuration, published figures as diamonds."""
+    if t.empty:
+        return go.Figure().update_layout(title=f"{metric} — no finished folds yet", height=280)
+    df = pd.DataFrame(rows)
+    names = [c.replace(" (oracle)", "") for c in t["config"]]
+    std = [float(df[df["config"] == c][metric].std(ddof=0)) for c in names]
+    cols = [color(7) if k == "constant" else color(0) for k in t["kind"]]
+    fig = go.Figure(go.Bar(x=np.asarray(t["config"]), y=t[f"{metric}_mean"].to_numpy(), marker_color=cols,
+                           error_y=dict(type="data", array=np.asarray(std)), name="ours"))
+    pub = t.get(f"{metric}_published")
+    if published and pub is not None and pub.notna().any():
+        fig.add_trace(go.Scatter(x=np.asarray(t["config"]), y=pub.to_numpy(dtype=float), mode="markers",
+                                 marker=dict(symbol="diamond", size=11, color=color(1)), name="published"))
+    arrow = "↓" if LOWER_IS_BETTER[metric] else "↑"
+    fig.update_layout(title=f"{metric} {arrow}", height=280, margin=dict(t=40, b=30), showlegend=False)
+    return fig
+
+
+def radar(scores: dict[str, dict[str, float]], title: str = "") -> go.Figure:
+    """Runs × metrics on a radar; `scores[run][metric]` already oriented so that larger is better."""
+    fig = go.Figure()
+    for i, (name, s) in enumerate(scores.items()):
+        ax = list(s)
+        fig.add_trace(go.Scatterpolar(r=np.asarray([s[a] for a in ax] + [s[ax[0]]]), theta=np.asarray(ax + [ax[0]]),
+                                      name=name, line=dict(color=color(i))))
+    fig.update_layout(title=title, height=420, margin=dict(t=50, b=30), polar=dict(radialaxis=dict(visible=True)))
+    return fig

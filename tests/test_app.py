@@ -148,3 +148,46 @@ def test_ten_start_stop_cycles_leave_no_threads():
         assert job.join(1.0) and job.status == "stopped"
     assert len({j.id for j in jobs}) == 10
     assert threading.active_count() <= base
+
+
+def test_ablation_page_fills_table_and_stop_keeps_finished_cells():
+    from pages._ui.common import registry
+
+    at = page("pages/5_Ablation.py", syn_n="300")
+    no_errors(at)
+    at.number_input(key="abl_epochs").set_value(20).run()
+    at.number_input(key="abl_chunk").set_value(1).run()
+    at.button(key="abl_start").click().run()
+    job = registry().get(at.query_params["study_run"])
+    # wait until a couple of folds are in, then stop: the finished cells stay
+    assert _wait(lambda: len([r for r in job.rows if r["config"] == "weig+mome"]) >= 2, timeout=60)
+    at.button(key="abl_stop").click().run()
+    assert job.join(2.0) and job.status in ("stopped", "done")
+    no_errors(at)
+    table = next(m.value for m in at.markdown if m.value.startswith("| config"))
+    assert "| weig+mome |" in table and "_uniform_" in table and "**" in table
+    n_done = len([r for r in job.rows if r["config"] == "none"])
+    assert f"| none | {n_done} |" in table
+    assert len(at.get("plotly_chart")) == 6  # a bar chart per metric
+    # a fresh session (a refresh) with the id in the URL shows the same cells
+    again = page("pages/5_Ablation.py", syn_n="300", study_run=job.id)
+    assert next(m.value for m in again.markdown if m.value.startswith("| config")) == table
+
+
+def test_compare_page_overlays_runs():
+    from pages._ui.common import registry
+
+    reg = registry()
+    for m in ("ldl-kl", "amema"):
+        job = reg.submit(dict(dataset="synthetic", dataset_kw=dict(n=300), methods=["uniform", "train_mean", m],
+                              settings={m: {"epochs": 4}}))
+        job.join()
+    at = page("pages/6_Compare.py", syn_n="300")
+    no_errors(at)
+    figs = charts(at)
+    titles = [f["layout"].get("title", {}).get("text", "") for f in figs]
+    assert any(t.startswith("Test sample") for t in titles) and any("relative to the uniform" in t for t in titles)
+    sample = next(f for f in figs if f["layout"]["title"]["text"].startswith("Test sample"))
+    assert [t["name"] for t in sample["data"]][0] == "true" and len(sample["data"]) == 3
+    at.slider(key="cmp_smooth").set_value(0.0).run()
+    no_errors(at)

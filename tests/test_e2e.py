@@ -126,3 +126,30 @@ def test_two_tabs_each_train(server, browser):
         pg.wait_for_function("() => /(beats|does not beat) the uniform predictor/.test(document.body.innerText)",
                              timeout=30000)
         pg.context.close()
+
+
+def test_study_cells_fill_in(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(server + "/Ablation")
+    box = page.get_by_role("spinbutton", name="epochs (0 = the method's default)")
+    box.fill("400")
+    box.press("Enter")
+    time.sleep(1.0)
+    page.get_by_role("button", name="▶ Start").click()
+    seen = set()
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        cells = page.locator("table tr:has(td:text-is('weig+mome')) td").all_inner_texts()
+        if len(cells) > 1:
+            seen.add(cells[1])
+        if _status_text(page) == "done":
+            break
+        time.sleep(0.3)
+    assert _status_text(page) == "done"
+    assert len(seen) >= 2 and "10" in seen, seen  # the fold count grew while the study ran
+    page.close()
+
+
+def _status_text(page):
+    m = re.search(r"— (queued|running|done|stopped|failed) ·", page.inner_text("body"))
+    return m.group(1) if m else None

@@ -25,7 +25,7 @@ UPLOAD = "upload"
 DATASETS = ["synthetic", *D.bundled_names(), UPLOAD]
 PROTOCOLS = ["ildl", "kfold"]
 METHODS = list(REGISTRY)
-DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None)
+DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None)
 
 
 # --------------------------------------------------------------------------- resources
@@ -75,6 +75,8 @@ def state() -> dict[str, Any]:
             s["method"] = qp["method"]
         if qp.get("run"):
             s["run"] = qp["run"]
+        if qp.get("study_run"):
+            s["study_run"] = qp["study_run"]
         if qp.get("thresholds"):
             s["thresholds"] = _parse_thresholds(qp["thresholds"])
         for p in D.SYNTHETIC_PARAMS:
@@ -102,8 +104,9 @@ def sync_url() -> None:
     for k in ("dataset", "protocol", "method"):
         if s[k] != DEFAULTS[k]:
             want[k] = str(s[k])
-    if s.get("run"):
-        want["run"] = s["run"]
+    for k in ("run", "study_run"):
+        if s.get(k):
+            want[k] = s[k]
     if s.get("thresholds"):
         want["thresholds"] = ",".join(f"{v:g}" for v in s["thresholds"])
     if s["dataset"] == "synthetic":

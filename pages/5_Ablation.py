@@ -1,0 +1,108 @@
+"""Ablation: the papers' ablation tables, filled in live while the grid trains in the background."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ildl import studies, viz
+from ildl.metrics import SIX
+from pages._ui import common as ui
+
+PAGE = "abl"
+st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon="🧪", layout="wide")
+ui.sidebar(PAGE)
+s = ui.state()
+reg = ui.registry()
+st.title("Ablation studies")
+st.markdown("The papers argue through ablation tables: switch one idea off at a time and see what it was worth. "
+            "Here the grid of configurations × folds trains in the background — AMEMA's grid as one batched "
+            "computation — and the table fills in as folds finish. Cells: mean ± std over the finished folds; "
+            "**bold** the best per column among trained methods and the uniform / training-mean predictors; "
+            "• / ◦ the full method is significantly better / worse than that configuration (paired t-test over "
+            "folds, p < 0.05); [brackets] the published figure where the paper gives one (Movie only).")
+
+name = st.selectbox("Study", list(studies.STUDIES), format_func=lambda n: studies.STUDIES[n].title,
+                    key=f"{PAGE}_study")
+study = studies.STUDIES[name]
+c = st.columns(4)
+folds = c[0].multiselect("Folds", list(range(10)), default=list(range(10)), key=f"{PAGE}_folds")
+epochs = c[1].number_input("epochs (0 = the method's default)", 0, 5000, 0, key=f"{PAGE}_epochs")
+chunk = c[2].number_input("folds per batch", 1, 10, 2, key=f"{PAGE}_chunk",
+                          help="AMEMA trains this many folds × 4 configurations at once; smaller = the table "
+                               "fills in more often, larger = faster overall")
+seed = c[3].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
+
+view = reg.view(s["study_run"]) if s.get("study_run") else None
+running = bool(view and view["live"] and view["status"] in ("queued", "running"))
+b = st.columns([1, 1, 6])
+if b[0].button("▶ Start", type="primary", disabled=running or not folds, key=f"{PAGE}_start"):
+    with ui.friendly_errors("Starting the study"):
+        ds = ui.current_dataset()
+        if ds is not None:
+            cfg = dict(ui.run_config_base(ds), study=name, fold_ids=sorted(folds), seed=int(seed),
+                       chunk_folds=int(chunk), settings={study.method: {"epochs": int(epochs)} if epochs else {}})
+            job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
+            s["study_run"] = job.id
+            ui.sync_url()
+            st.rerun()
+if b[1].button("⏹ Stop", disabled=not running, key=f"{PAGE}_stop"):
+    job = reg.get(view["id"])
+    if job:
+        job.request_stop()
+        job.join(2.0)
+    st.rerun()
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live(run_id: str) -> None:
+    v = reg.view(run_id)
+    if v is None:
+        st.warning(f"Run {run_id} is not here any more.")
+        return
+    cfg = v["config"]
+    if not cfg.get("study"):
+        st.info("That run is not a study.")
+        return
+    eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""
+    st.progress(v["progress"], text=f"Study `{v['id']}` ({cfg['study']} on {cfg['dataset']}) — **{v['status']}** · "
+                                    f"{v['progress']:.0%}{eta}")
+    if v.get("error"):
+        st.error(f"The study failed: {v['error']}")
+    rows = v["rows"]
+    ds_name = cfg["dataset"]
+    t = studies.table(rows, cfg["study"], ds_name)
+    st.markdown(studies.markdown_table(t))
+    if not t.empty:
+        trained = t[t["kind"] == "trained"]
+        uni = t[t["config"] == "uniform"]
+        if len(uni) and len(trained):
+            u = float(uni["chebyshev_mean"].iloc[0])
+            worse = [r["config"] for _, r in trained.iterrows() if r["chebyshev_mean"] >= u]
+            if worse:
+                st.warning(f"Worse than the uniform predictor on Chebyshev ({u:.4f}): {', '.join(worse)}. "
+                           "A configuration that does not beat 1/C has not learnt the test distribution.")
+        cols = st.columns(3)
+        for i, m in enumerate(SIX):
+            cols[i % 3].plotly_chart(viz.metric_bars(t, rows, m), key=f"{PAGE}_bar_{m}")
+        st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
+                           file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")
+    if running and v["status"] not in ("queued", "running"):
+        st.rerun()
+
+
+if s.get("study_run"):
+    live(s["study_run"])
+else:
+    st.info("Pick a study and press **Start**. On Movie the AMEMA study (40 models) takes about 5–10 s on 2 CPU cores.")
+
+with st.expander("Saved studies"):
+    past = [r for r in reg.store.list() if r.get("study")]
+    if past:
+        st.dataframe(pd.DataFrame([{k: r[k] for k in ("id", "status", "study", "dataset")} for r in past]),
+                     hide_index=True)
+        pick = st.selectbox("open", [r["id"] for r in past], key=f"{PAGE}_pick")
+        if st.button("Open", key=f"{PAGE}_open"):
+            s["study_run"] = pick
+            ui.sync_url()
+            st.rerun()
+    else:
+        st.caption("No studies yet.")
