@@ -21,6 +21,9 @@ st.markdown(
     "plain KL starves the non-dominant labels as d_k grows (gradient attenuation).\n"
     "- **Soft labels** — symmetric descending soft labels turn a group id into a distribution (Group-DIR); the "
     "age imbalance of FG-Net and its many/medium/few-shot regions.\n"
+    "- **Ablation** — the papers' ablation grids train in the background (AMEMA's batched) and the table fills in.\n"
+    "- **Compare** — finished runs side by side: samples, per-label errors, a radar, curves overlaid.\n"
+    "- **Label shift** — PC softmax and LADE: move the test prior and watch the predictions follow.\n"
     "- Every run is saved (config, events, results) under `runs/`: a refresh or a restart loses nothing.")
 st.caption(f"Device: **{ui.device_line()}** · methods follow `../shared/specs/methods.md`; the docs list where the "
            "project's choices differ from the papers.")
@@ -40,3 +43,6 @@ st.page_link("pages/1_Data.py", label="Explore the data →", icon="🔎")
 st.page_link("pages/2_Train.py", label="Train a method →", icon="🏋️")
 st.page_link("pages/3_Decoupling.py", label="See decoupling and gradient attenuation →", icon="✂️")
 st.page_link("pages/4_Soft_labels.py", label="Play with soft labels →", icon="🎚️")
+st.page_link("pages/5_Ablation.py", label="Run an ablation study →", icon="🧪")
+st.page_link("pages/6_Compare.py", label="Compare runs →", icon="⚖️")
+st.page_link("pages/7_Label_shift.py", label="Shift the test prior →", icon="🔀")
