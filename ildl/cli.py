@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+import numpy as np
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,15 +25,17 @@ def _parser() -> argparse.ArgumentParser:
                    "--task lt: digits-lt | synthetic-lt")
     r.add_argument("--method", required=True, help="comma-separated, e.g. uniform,train_mean,ldl-kl,amema+pc; "
                    "--task lt: ce,pc,la,balanced-softmax,lade")
-    r.add_argument("--task", default="ldl", choices=["ldl", "lt"],
-                   help="ldl: label distributions (default); lt: long-tailed classification under label shift")
+    r.add_argument("--task", default="ldl", choices=["ldl", "lt", "dir"],
+                   help="ldl: label distributions (default); lt: long-tailed classification under label shift; "
+                        "dir: imbalanced regression (Group-DIR)")
+    r.add_argument("--groups", type=int, default=10, help="--task dir: number of groups |G|")
     r.add_argument("--imbalance", type=float, default=100.0, help="--task lt: training imbalance ratio")
     r.add_argument("--test-prior", action="append", dest="test_priors", metavar="PRIOR",
                    help="--task lt, repeatable: uniform | forwardR | backwardR | C comma-separated numbers")
     r.add_argument("--seeds", type=int, default=3, help="--task lt: number of seeds")
     r.add_argument("--protocol", default="ildl", choices=["ildl", "kfold"])
     r.add_argument("--thresholds", help="ILDL filter a,b,c,d (built in for the papers' benchmarks)")
-    r.add_argument("--folds", type=int, default=10)
+    r.add_argument("--folds", type=int, help="number of folds (default 10; --task dir: 5)")
     r.add_argument("--only-folds", help="run only these fold ids, e.g. 0,1")
     r.add_argument("--epochs", type=int, help="override every method's epochs")
     r.add_argument("--seed", type=int, default=0, help="KFold random_state and model seed (0 = the papers')")
@@ -119,9 +123,50 @@ def _cmd_run_lt(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run_dir(a: argparse.Namespace) -> int:
+    import csv
+
+    from . import groupdir as GD
+
+    methods = [m.strip() for m in a.method.split(",") if m.strip()]
+    settings = dict(parse_sets(a.sets))
+    if a.epochs is not None:
+        settings["epochs"] = a.epochs
+    GD.resolve(GD.PARAMS, settings)
+    if a.groups < 1:
+        raise ValueError("--groups must be ≥ 1")
+    ds = GD.load_dir(a.dataset)
+    folds = a.folds or 5
+    bar = None
+    if not a.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(methods) * (len(a.only_folds.split(",")) if a.only_folds else folds), unit="fold",
+                   file=sys.stderr)
+    rows = GD.run(ds, methods, n_groups=a.groups, folds=folds, seed=a.seed, settings=settings,
+                  device="cuda" if a.device == "cuda" else "cpu",
+                  fold_ids=[int(f) for f in a.only_folds.split(",")] if a.only_folds else None,
+                  on_fold=(lambda out: bar.update(1)) if bar else None)
+    if bar is not None:
+        bar.close()
+    with open(a.out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(GD.COLUMNS), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()})
+    import pandas as pd
+
+    print(pd.DataFrame(rows).groupby("method", sort=False)[list(GD.COLUMNS[2:])].mean().round(3).to_string())
+    return 0
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
+    if a.task == "ldl":
+        a.folds = a.folds or 10
     if a.task == "lt":
         return _cmd_run_lt(a)
+    if a.task == "dir":
+        return _cmd_run_dir(a)
     methods = [m for m in a.method.split(",") if m.strip()]
     label_cols = a.label_columns.split(",") if a.label_columns else None
     ds = D.load(a.dataset, label_columns=label_cols)
