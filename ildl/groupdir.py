@@ -250,3 +250,21 @@ def load_dir(name: str, **kw) -> Dataset:
     ds = load(name)
     targets_of(ds)
     return ds
+
+
+def criterion_comparison(ds: Dataset, group_counts: Sequence[int] = (5, 10, 25),
+                         criteria: Sequence[str] = ("group-ce", "group-la", "group-soft"), *, epochs: int = 30,
+                         seed: int = 0) -> dict[str, Any]:
+    """Fold 0 of a 5-fold split, every criterion × |G|: group accuracy, and |predicted − true group| per test
+    sample (the paper's Fig. 5 histograms). → {"acc": {crit: {G: acc}}, "dist": {crit: {G: array}}}."""
+    y = targets_of(ds)
+    tr, te = next(iter(KFold(5, shuffle=True, random_state=seed).split(ds.X)))
+    cfg = resolve(PARAMS, {"epochs": epochs})
+    acc: dict[str, dict[int, float]] = {c: {} for c in criteria}
+    dist: dict[str, dict[int, np.ndarray]] = {c: {} for c in criteria}
+    for G in group_counts:
+        for c in criteria:
+            out = fit_fold(c, cfg, ds.X[tr], y[tr], ds.X[te], y[te], n_groups=G, seed=seed)
+            acc[c][G] = out["row"]["group_acc"]
+            dist[c][G] = np.abs(out["g_pred"] - out["g_true"])
+    return {"acc": acc, "dist": dist}

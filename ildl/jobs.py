@@ -18,7 +18,8 @@ from .methods import parse
 
 RUN_DEFAULTS: dict[str, Any] = dict(dataset="synthetic", dataset_kw={}, protocol="ildl", folds=10, fold_ids=[0],
                                     seed=0, thresholds=None, methods=["ldl-kl"], settings={}, device="auto",
-                                    scaling="minmax", study=None, chunk_folds=2)
+                                    scaling="minmax", study=None, chunk_folds=2, task="ldl", groups=10,
+                                    imbalance=100.0, test_priors=["uniform"], seeds=1)
 
 
 def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -27,6 +28,23 @@ def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown run option(s) {sorted(unknown)}")
     out = {**RUN_DEFAULTS, **cfg}
+    if out["task"] in ("dir", "lt"):  # the other two tasks: their own methods and declared parameters
+        from . import groupdir, longtail
+        from .config import resolve
+
+        mod = groupdir if out["task"] == "dir" else longtail
+        bad = [m for m in out["methods"] if m not in mod.METHODS]
+        if bad:
+            raise ValueError(f"unknown {out['task']} method(s) {bad} ({', '.join(mod.METHODS)})")
+        given = out.get("settings") or {}
+        out["settings"] = {m: resolve(mod.PARAMS, given.get(m)) for m in out["methods"]}
+        if out["task"] == "dir" and out["dataset"] == "synthetic-dir":
+            from .regression import SYNTHETIC_DIR_PARAMS
+
+            out["dataset_kw"] = resolve(SYNTHETIC_DIR_PARAMS, out["dataset_kw"])
+        if out["task"] == "dir" and out["folds"] == 10 and "folds" not in cfg:
+            out["folds"] = 5
+        return out
     if out["study"]:  # a study trains its own method over its grid; settings = overrides shared by the grid
         from .studies import get
 
@@ -151,9 +169,30 @@ class Job:
         w.status("running", created=self.created, started=self.started)
         final, error = "failed", None
         try:
-            ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
+            ds = None
+            if c["task"] == "ldl":
+                ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
             n_folds = len(c["fold_ids"]) if c["fold_ids"] is not None else c["folds"]
-            if c["study"]:
+            if c["task"] == "dir":
+                from . import groupdir
+
+                ds = self.dataset if self.dataset is not None else groupdir.load_dir(c["dataset"], **c["dataset_kw"])
+                self.total_epochs = n_folds * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
+                for m in c["methods"]:
+                    groupdir.run(ds, [m], n_groups=c["groups"], folds=c["folds"], seed=c["seed"],
+                                 settings=c["settings"][m], device="cuda" if c["device"] == "cuda" else "cpu",
+                                 emit=self._emit, stop=self.stop_event, fold_ids=c["fold_ids"],
+                                 on_fold=lambda out: (self.rows.append(out["row"]), self._writer.results(self.rows)))
+            elif c["task"] == "lt":
+                from . import longtail
+
+                self.total_epochs = c["seeds"] * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
+                for m in c["methods"]:
+                    self.rows += longtail.run(c["dataset"], [m], imbalance=c["imbalance"],
+                                              test_priors=c["test_priors"], seeds=c["seeds"],
+                                              settings=c["settings"][m], emit=self._emit, stop=self.stop_event)
+                    self._writer.results(self.rows)
+            elif c["study"]:
                 from .studies import run_study
 
                 self.total_epochs = n_folds * sum(v["epochs"] for v in c["configs"].values()) or 1

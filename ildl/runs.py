@@ -52,7 +52,8 @@ def rows_to_csv(rows: list[dict[str, Any]], extra: dict[str, Any] | None = None)
     extra = extra or {}
     keys = list(dict.fromkeys(k for r in rows for k in r))
     lead = [c for c in STUDY_COLUMNS if c in keys]
-    cols = [*lead, *RESULT_COLUMNS, *[k for k in keys if k not in RESULT_COLUMNS and k not in lead], *extra]
+    main = [c for c in RESULT_COLUMNS if c in keys or not rows]
+    cols = [*lead, *main, *[k for k in keys if k not in main and k not in lead], *extra]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(cols)), extrasaction="ignore")
     w.writeheader()
@@ -170,12 +171,18 @@ class RunStore:
             return []
         out = []
         for r in csv.DictReader(io.StringIO(text)):
-            row: dict[str, Any] = dict(r)
-            for k in (*METRICS, "seconds"):
-                if row.get(k) not in (None, ""):
-                    row[k] = float(row[k])
-            row["fold"] = int(row["fold"])
-            out.append({k: v for k, v in row.items() if v != ""})
+            row: dict[str, Any] = {}
+            for k, v in r.items():
+                if k in ("method", "config", "study", "test_prior", "settings"):
+                    row[k] = v
+                elif k in ("fold", "seed") and v not in (None, ""):
+                    row[k] = int(v)
+                else:
+                    try:
+                        row[k] = float(v)
+                    except (TypeError, ValueError):
+                        row[k] = float("nan") if v == "" else v
+            out.append(row)
 
         return out
 

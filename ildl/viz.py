@@ -159,15 +159,22 @@ def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
-def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX) -> pd.DataFrame:
+TASK_METRICS = {"ldl": SIX, "dir": ("mae", "gm", "mae_many", "mae_medium", "mae_few", "group_acc"),
+                "lt": ("acc", "acc_many", "acc_medium", "acc_few")}
+
+
+def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX, by: Sequence[str] = ("method",)) -> pd.DataFrame:
     """method → mean ± std per metric (string cells) and the fold count."""
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     out = []
-    for m, g in df.groupby("method", sort=False):
-        r = {"method": m, "folds": len(g)}
+    for key, g in df.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        r = {**dict(zip(by, key)), "folds": len(g)}
         for k in metrics:
+            if k not in g:
+                continue
             r[k] = f"{g[k].mean():.4f} ± {g[k].std(ddof=0):.4f}"
         out.append(r)
     return pd.DataFrame(out)

@@ -5,6 +5,8 @@ import time
 import numpy as np
 import streamlit as st
 
+from ildl import groupdir as GD
+from ildl import longtail as LT
 from ildl import viz
 from ildl.methods import REGISTRY
 from ildl.runs import dumps
@@ -21,21 +23,51 @@ ss.setdefault("settings", {})
 ss.setdefault("train_nonce", 0)
 st.title("Train")
 
-method = s["method"]
-cls = REGISTRY[method]
-st.markdown(f"**{cls.title}**  \n{cls.paper}")
+TASKS = {"ldl": "Label distributions (ILDL)", "dir": "Imbalanced regression (Group-DIR)",
+         "lt": "Long-tailed classification (label shift)"}
+task = st.radio("Task", list(TASKS), format_func=TASKS.get, horizontal=True, key=f"{PAGE}_task")
+task_cfg: dict = {}
+if task == "ldl":
+    method = s["method"]
+    cls = REGISTRY[method]
+    schema = cls.schema()
+    st.markdown(f"**{cls.title}**  \n{cls.paper}  \nDataset and protocol: the sidebar (the method too).")
+elif task == "dir":
+    c = st.columns(3)
+    method = c[0].selectbox("method", GD.METHODS, index=GD.METHODS.index("group-soft"), key=f"{PAGE}_dir_method")
+    ds_name = c[1].selectbox("data", ["synthetic-dir", "FG-Net"], key=f"{PAGE}_dir_data",
+                             help="FG-Net: 1002 faces, ages 0–69; synthetic-dir: the skewed generator")
+    groups = c[2].slider("|G| groups", 2, 50, 10, key=f"{PAGE}_dir_groups")
+    schema = GD.PARAMS
+    task_cfg = dict(task="dir", dataset=ds_name, groups=int(groups))
+    st.markdown("Group-DIR — Pu et al., AAAI 2025: encoder + group classifier + one expert per group; "
+                "L = L_grc + λ1·L_mse + λ2·L_cls. Evaluated per shot on natural 5-fold test folds.")
+else:
+    c = st.columns(3)
+    method = c[0].selectbox("method", LT.METHODS, index=LT.METHODS.index("lade"), key=f"{PAGE}_lt_method")
+    ds_name = c[1].selectbox("data", ["digits-lt", "synthetic-lt"], key=f"{PAGE}_lt_data")
+    imbalance = c[2].select_slider("imbalance ratio", [10, 20, 50, 100, 200], 100, key=f"{PAGE}_lt_R")
+    schema = LT.PARAMS
+    task_cfg = dict(task="lt", dataset=ds_name, imbalance=float(imbalance),
+                    test_priors=["uniform", f"forward{imbalance}", f"backward{imbalance}"])
+    st.markdown("LADE / PC softmax — Hong et al., CVPR 2021; evaluated under uniform, forward and backward "
+                "long-tailed test priors.")
 
 # ---------------------------------------------------------------- configuration (declared params → widgets)
-values = ss["settings"].setdefault(method, {})
+values = ss["settings"].setdefault(f"{task}:{method}", {})
 with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=False):
-    schema = cls.schema()
     cols = st.columns(4)
     for i, p in enumerate(schema):
         values[p.name] = ui.param_widget(p, values.get(p.name, p.default),
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
 c = st.columns([2, 1, 1, 1])
-folds = c[0].multiselect("Folds to run (of 10)", list(range(10)), default=[0], key=f"{PAGE}_folds")
-pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc",
+if task == "lt":
+    n_seeds = c[0].number_input("seeds", 1, 10, 1, key=f"{PAGE}_seeds")
+    folds = [0]
+else:
+    n_folds = 10 if task == "ldl" else 5
+    folds = c[0].multiselect(f"Folds to run (of {n_folds})", list(range(n_folds)), default=[0], key=f"{PAGE}_folds")
+pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc", disabled=task != "ldl",
                  help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
 seed = c[2].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
@@ -57,22 +89,30 @@ if stop and view:
 if reset:
     if running:
         reg.get(view["id"]).request_stop()
-    ss["settings"][method] = {}
+    ss["settings"][f"{task}:{method}"] = {}
     ss["train_nonce"] += 1
     s["run"] = None
     ui.sync_url()
     st.rerun()
 if start:
     with ui.friendly_errors("Starting the run"):
-        ds = ui.current_dataset()
-        if ds is not None:
-            name = method + ("+pc" if pc else "")
-            cfg = dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
-                       fold_ids=sorted(folds), seed=int(seed), device=device)
-            job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
-            s["run"] = job.id
-            ui.sync_url()
-            st.rerun()
+        if task == "ldl":
+            ds = ui.current_dataset()
+            if ds is not None:
+                name = method + ("+pc" if pc else "")
+                cfg = dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
+                           fold_ids=sorted(folds), seed=int(seed), device=device)
+                job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
+        else:
+            cfg = dict(task_cfg, methods=[method], settings={method: values}, seed=int(seed), device=device)
+            if task == "dir":
+                cfg.update(folds=5, fold_ids=sorted(folds))
+            else:
+                cfg.update(seeds=int(n_seeds))
+            job = reg.submit(cfg)
+        s["run"] = job.id
+        ui.sync_url()
+        st.rerun()
 
 smoothing = st.slider("Smoothing (the raw line stays faint underneath)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
 
@@ -81,10 +121,19 @@ smoothing = st.slider("Smoothing (the raw line stays faint underneath)", 0.0, 0.
 def _charts(v: dict) -> None:
     """All live curves as one multi-panel figure (one browser remount per poll, not five)."""
     trained = v["config"]["methods"][-1]
+    task_ = v["config"].get("task", "ldl")
     steps = viz.steps_frame(e for e in v["steps"] if e["method"] == trained)
     epochs = viz.epochs_frame(e for e in v["events"] if e["method"] == trained)
-    terms = list(REGISTRY[trained.split("+")[0]].step_terms)
-    val = dict(df=epochs, ys=["val_kl", "val_chebyshev"], x="epoch", title="Validation (20 held-out training samples)")
+    if task_ == "lt" and not steps.empty:
+        steps = steps.rename(columns={"seed": "fold"})
+    if task_ == "ldl":
+        terms = list(REGISTRY[trained.split("+")[0]].step_terms)
+        val = dict(df=epochs, ys=["val_kl", "val_chebyshev"], x="epoch",
+                   title="Validation (20 held-out training samples)")
+    else:
+        terms = [t for t in ("loss", "grc", "mse", "cls") if t in steps]
+        val = dict(df=epochs, ys=["test_mae", "group_acc"], x="epoch", title="Test MAE and group accuracy per epoch") \
+            if task_ == "dir" else None
     if "w_s" in terms:  # AMEMA: branch losses, EMA, weights and ratio, momenta
         charts = [dict(df=steps, ys=["loss_s", "loss_ns"], smoothing=smoothing, log_y=True,
                        title="Branch losses L_s, L_ns"),
@@ -92,7 +141,8 @@ def _charts(v: dict) -> None:
                   dict(df=steps, ys=["w_s", "w_ns", "r"], title="Branch weights w_s, w_ns and ratio r"),
                   dict(df=steps, ys=["mu_s", "mu_ns"], title="Branch momenta μ_s, μ_ns"), val]
     else:
-        charts = [dict(df=steps, ys=terms, smoothing=smoothing, log_y=True, title="Loss terms per step"), val]
+        charts = [dict(df=steps, ys=terms, smoothing=smoothing, log_y=True, title="Loss terms per step")]
+        charts += [val] if val else []
     st.plotly_chart(viz.panel(charts, cols=2, row_height=300), key=f"{PAGE}_live_panel")
 
 
@@ -110,9 +160,11 @@ def live(run_id: str) -> None:
         st.error(f"The run failed: {v['error']}. The app is still usable; change the settings and start again.")
     _charts(v)
     if v["rows"]:
-        st.subheader("Test results (best-validation checkpoint; mean ± std over the finished folds)")
-        st.dataframe(viz.results_table(v["rows"]), hide_index=True)
-        for line in viz.verdicts(v["rows"]):
+        task_ = v["config"].get("task", "ldl")
+        st.subheader("Test results (mean ± std over the finished folds / seeds)")
+        st.dataframe(viz.results_table(v["rows"], viz.TASK_METRICS[task_],
+                                       by=("method", "test_prior") if task_ == "lt" else ("method",)), hide_index=True)
+        for line in viz.verdicts(v["rows"]) if task_ == "ldl" else []:
             st.markdown(line)
     if running and status not in ("queued", "running"):
         st.rerun()  # one full rerun when the job ends: stops the timer, enables Start, draws the replay
@@ -125,7 +177,7 @@ else:
             "the run id is in the URL.")
 
 # ---------------------------------------------------------------- replay (outside the fragment: not remounted)
-if view and not running:
+if view and not running and view["config"].get("task", "ldl") == "ldl":
     trained = view["config"]["methods"][-1]
     snaps_all = [e for e in view["events"] if e["type"] == "snapshot" and e["method"] == trained]
     if snaps_all:

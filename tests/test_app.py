@@ -191,3 +191,22 @@ def test_compare_page_overlays_runs():
     assert [t["name"] for t in sample["data"]][0] == "true" and len(sample["data"]) == 3
     at.slider(key="cmp_smooth").set_value(0.0).run()
     no_errors(at)
+
+
+@pytest.mark.parametrize("task,method,metric", [("dir", "group-soft", "group_acc"), ("lt", "lade", "acc_few")])
+def test_train_page_other_tasks(task, method, metric):
+    from pages._ui.common import registry
+
+    at = page("pages/2_Train.py")
+    at.radio(key="train_task").set_value(task).run()
+    no_errors(at)
+    at.number_input(key=f"train_{method}_epochs_0").set_value(3).run()
+    at.button(key="train_start").click().run()
+    job = registry().get(at.query_params["run"])
+    assert _wait(lambda: not job.running, timeout=60) and job.status == "done", job.error
+    at.run()
+    no_errors(at)
+    table = at.dataframe[0].value
+    assert method in table["method"].tolist() and metric in table.columns
+    live = charts(at)[0]
+    assert any("Loss terms" in a["text"] for a in live["layout"]["annotations"])

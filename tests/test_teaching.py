@@ -144,3 +144,17 @@ def test_soft_label_page_sliders_redraw():
     assert len(bars["data"][0]["x"]) == 5
     at.radio(key="soft_src").set_value("synthetic skewed regression").run()
     assert not at.exception and any("synthetic skewed regression" in f["layout"]["title"]["text"] for f in _figs(at))
+
+
+def test_soft_label_page_after_training_views():
+    at = _run("pages/4_Soft_labels.py")
+    at.radio(key="soft_src").set_value("synthetic skewed regression").run()
+    at.button(key="soft_train").click().run()
+    assert not at.exception and not at.error
+    figs = {f["layout"]["title"]["text"]: f for f in _figs(at)}
+    dist = next(f for t, f in figs.items() if t.startswith("|predicted − true group|"))
+    assert [t["name"] for t in dist["data"]] == ["group-ce", "group-la", "group-soft"]
+    for t in dist["data"]:
+        assert abs(sum(_arr(t["y"])) - 1) < 0.05  # shares of the test fold (first bars)
+    acc = next(f for t, f in figs.items() if t.startswith("Group accuracy vs |G|"))
+    assert _arr(acc["data"][0]["x"]).tolist() == [5, 10, 25]
