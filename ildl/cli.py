@@ -48,11 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="CSV with one row per (method, fold)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     a = sub.add_parser("ablate", help="run a built-in ablation study (configs × folds)")
-    a.add_argument("--study", required=True, help="amema (WEIG × MOME) or dildl (DRDA × DLD)")
+    a.add_argument("--study", required=True, help="amema (WEIG × MOME), dildl (DRDA × DLD), group-dir (criterion × "
+                   "|G|, on FG-Net / synthetic-dir) or lt (method × test prior, on digits-lt / synthetic-lt)")
     a.add_argument("--dataset", required=True)
     a.add_argument("--protocol", default="ildl", choices=["ildl", "kfold"])
     a.add_argument("--thresholds")
-    a.add_argument("--folds", type=int, default=10)
+    a.add_argument("--folds", type=int, help="folds (default 10; group-dir 5); for lt: seeds (default 3)")
     a.add_argument("--only-folds")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--epochs", type=int)
@@ -241,11 +242,12 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
     from . import studies
 
     st = studies.get(a.study)
-    ds = D.load(a.dataset)
+    ds = studies.load_for(a.study, a.dataset)
     overrides = dict(parse_sets(a.sets))
     if a.epochs is not None:
         overrides["epochs"] = a.epochs
-    method_config(parse(st.method), overrides)  # type-check before training
+    studies.study_configs(st, overrides)  # type-check before training
+    a.folds = a.folds or {"ldl": 10, "dir": 5, "lt": 3}[st.task]
     ev_fh = open(a.events, "w", encoding="utf-8") if a.events else None
     t0 = time.perf_counter()
     try:
@@ -258,14 +260,14 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
     finally:
         if ev_fh is not None:
             ev_fh.close()
-    cols = ["study", "config", "fold", *METRICS, "seconds"]
+    cols = ["study", "config", "fold", *(METRICS if st.task == "ldl" else st.metrics), "seconds"]
     import csv
 
     with open(a.out, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         w.writerows(r for r in rows if a.with_constants or r["config"] not in studies.CONSTANTS)
-    print(studies.markdown_table(studies.table(rows, a.study, ds.name)))
+    print(studies.markdown_table(studies.table(rows, a.study, ds if isinstance(ds, str) else ds.name)))
     print(f"{len(rows)} rows in {time.perf_counter() - t0:.1f} s ({'sequential' if a.sequential else 'batched'}); "
           "• / ◦: the full configuration is significantly better / worse (paired t-test, p < 0.05); "
           "[published] where the paper gives it")

@@ -28,7 +28,7 @@ def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown run option(s) {sorted(unknown)}")
     out = {**RUN_DEFAULTS, **cfg}
-    if out["task"] in ("dir", "lt"):  # the other two tasks: their own methods and declared parameters
+    if out["task"] in ("dir", "lt") and not out["study"]:  # the other two tasks: their own methods and declared parameters
         from . import groupdir, longtail
         from .config import resolve
 
@@ -46,15 +46,16 @@ def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
             out["folds"] = 5
         return out
     if out["study"]:  # a study trains its own method over its grid; settings = overrides shared by the grid
-        from .studies import get
+        from .studies import get, study_configs
 
         st = get(out["study"])
         out["methods"] = [st.method]
+        out["task"] = st.task
         given = out.get("settings") or {}
         out["settings"] = {st.method: dict(given.get(st.method, {}))}
-        method_config(parse(st.method), out["settings"][st.method])  # type-check now
-        out["configs"] = {c: method_config(parse(st.method), {**out["settings"][st.method], **ov})
-                          for c, ov in st.configs.items()}
+        out["configs"] = study_configs(st, out["settings"][st.method])  # type-checks now
+        if st.task != "ldl" and out["folds"] == 10 and "folds" not in cfg:
+            out["folds"] = 5 if st.task == "dir" else 3
         if out["dataset"] == "synthetic":
             out["dataset_kw"] = {**D.SYNTHETIC_DEFAULTS, **(out["dataset_kw"] or {})}
         return out
@@ -158,8 +159,37 @@ class Job:
     def _on_fold(self, out: dict[str, Any]) -> None:
         self.rows.append(out["row"])
         self._writer.results(self.rows)
-        self._writer.predictions(out["row"].get("config") or out["row"]["method"], out["row"]["fold"],
-                                 out["test_idx"], out["pred"])
+        if "test_idx" in out:  # label-distribution predictions (what the Decoupling and Compare pages read)
+            self._writer.predictions(out["row"].get("config") or out["row"]["method"], out["row"]["fold"],
+                                     out["test_idx"], out["pred"])
+
+    def _run_study(self, c: dict[str, Any], n_folds: int) -> None:
+        from .studies import get, load_for, run_study, total_epochs
+
+        ds = self.dataset if self.dataset is not None else load_for(c["study"], c["dataset"], **(c["dataset_kw"] or {}))
+        self.total_epochs = total_epochs(get(c["study"]), c["configs"], n_folds) or 1
+        run_study(c["study"], ds, protocol=c["protocol"], folds=c["folds"], seed=c["seed"], thresholds=c["thresholds"],
+                  fold_ids=c["fold_ids"], overrides=c["settings"][c["methods"][0]], chunk_folds=c["chunk_folds"],
+                  device=c["device"], emit=self._emit, stop=self.stop_event, on_fold=self._on_fold,
+                  scaling=c["scaling"])
+
+    def _run_dir(self, c: dict[str, Any], n_folds: int) -> None:
+        from . import groupdir
+
+        ds = self.dataset if self.dataset is not None else groupdir.load_dir(c["dataset"], **c["dataset_kw"])
+        self.total_epochs = n_folds * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
+        for m in c["methods"]:
+            groupdir.run(ds, [m], n_groups=c["groups"], folds=c["folds"], seed=c["seed"], settings=c["settings"][m],
+                         device="cuda" if c["device"] == "cuda" else "cpu", emit=self._emit, stop=self.stop_event,
+                         fold_ids=c["fold_ids"], on_fold=self._on_fold)
+
+    def _run_lt(self, c: dict[str, Any]) -> None:
+        from . import longtail
+
+        self.total_epochs = c["seeds"] * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
+        for m in c["methods"]:
+            longtail.run(c["dataset"], [m], imbalance=c["imbalance"], test_priors=c["test_priors"], seeds=c["seeds"],
+                         settings=c["settings"][m], emit=self._emit, stop=self.stop_event, on_row=self._on_fold)
 
     def _run(self) -> None:
         c = self.config
@@ -169,38 +199,15 @@ class Job:
         w.status("running", created=self.created, started=self.started)
         final, error = "failed", None
         try:
-            ds = None
-            if c["task"] == "ldl":
-                ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
             n_folds = len(c["fold_ids"]) if c["fold_ids"] is not None else c["folds"]
-            if c["task"] == "dir":
-                from . import groupdir
-
-                ds = self.dataset if self.dataset is not None else groupdir.load_dir(c["dataset"], **c["dataset_kw"])
-                self.total_epochs = n_folds * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
-                for m in c["methods"]:
-                    groupdir.run(ds, [m], n_groups=c["groups"], folds=c["folds"], seed=c["seed"],
-                                 settings=c["settings"][m], device="cuda" if c["device"] == "cuda" else "cpu",
-                                 emit=self._emit, stop=self.stop_event, fold_ids=c["fold_ids"],
-                                 on_fold=lambda out: (self.rows.append(out["row"]), self._writer.results(self.rows)))
+            if c["study"]:
+                self._run_study(c, n_folds)
+            elif c["task"] == "dir":
+                self._run_dir(c, n_folds)
             elif c["task"] == "lt":
-                from . import longtail
-
-                self.total_epochs = c["seeds"] * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
-                for m in c["methods"]:
-                    self.rows += longtail.run(c["dataset"], [m], imbalance=c["imbalance"],
-                                              test_priors=c["test_priors"], seeds=c["seeds"],
-                                              settings=c["settings"][m], emit=self._emit, stop=self.stop_event)
-                    self._writer.results(self.rows)
-            elif c["study"]:
-                from .studies import run_study
-
-                self.total_epochs = n_folds * sum(v["epochs"] for v in c["configs"].values()) or 1
-                run_study(c["study"], ds, protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
-                          thresholds=c["thresholds"], fold_ids=c["fold_ids"], overrides=c["settings"][c["methods"][0]],
-                          chunk_folds=c["chunk_folds"], device=c["device"], emit=self._emit, stop=self.stop_event,
-                          on_fold=self._on_fold, scaling=c["scaling"])
+                self._run_lt(c)
             else:
+                ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
                 self.total_epochs = n_folds * sum(c["settings"][m].get("epochs", 0) for m in c["methods"]) or 1
                 run_experiment(ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
                                thresholds=c["thresholds"], settings=c["settings"], device=c["device"],

@@ -237,7 +237,8 @@ def accuracy_under_prior(method: str, logits_pool: np.ndarray, data: LTData, p_t
 
 def run(dataset: str, methods: Sequence[str], *, imbalance: float = 100.0, test_priors: Sequence[str] = ("uniform",),
         seeds: int = 3, settings: dict[str, Any] | None = None, device: str = "cpu",
-        emit: Callable[[dict], None] = lambda e: None, stop: threading.Event | None = None) -> list[dict[str, Any]]:
+        emit: Callable[[dict], None] = lambda e: None, stop: threading.Event | None = None,
+        on_row: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
     """Rows: method, seed, test_prior, acc, acc_many, acc_medium, acc_few, seconds."""
     for m in methods:
         if m not in METHODS:
@@ -248,6 +249,8 @@ def run(dataset: str, methods: Sequence[str], *, imbalance: float = 100.0, test_
         for m in methods:
             t0 = time.perf_counter()
             net = train(m, data, settings, seed=seed, device=device, emit=emit, stop=stop)
+            if stop is not None and stop.is_set():
+                return rows
             secs = time.perf_counter() - t0
             lg = logits_of(net, data.X_pool)
             for tp in test_priors:
@@ -256,4 +259,6 @@ def run(dataset: str, methods: Sequence[str], *, imbalance: float = 100.0, test_
                 rows.append(dict(method=m, seed=seed, test_prior=tp, **accuracy(m, lg[idx], data.y_pool[idx], data, p_t),
                                  seconds=secs))
                 emit(dict(type="fold", method=m, seed=seed, test_prior=tp, metrics=rows[-1]))
+                if on_row is not None:
+                    on_row(dict(row=rows[-1]))
     return rows

@@ -26,6 +26,13 @@ from .trainer import fit_fold, method_config
 CONSTANTS = ("uniform", "train_mean", "test_mean")
 
 
+DIR_METRICS = ("mae", "gm", "mae_many", "mae_medium", "mae_few", "group_acc")
+LT_METRICS = ("acc", "acc_many", "acc_medium", "acc_few")
+LOWER_IS_BETTER = {**Mx.LOWER_IS_BETTER, **{m: m != "group_acc" for m in DIR_METRICS},
+                   **{m: False for m in LT_METRICS}}
+TASK_DATASETS = {"dir": ("FG-Net", "synthetic-dir"), "lt": ("digits-lt", "synthetic-lt")}
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -34,6 +41,14 @@ class Study:
     configs: dict[str, dict[str, Any]]  # config name → parameter overrides
     title: str = ""
     published: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset → config → metric
+    task: str = "ldl"  # ldl | dir | lt
+    metrics: tuple[str, ...] = Mx.SIX
+
+    def reference(self, config: str) -> str:
+        """The configuration a cell is t-tested against: the full method (under the same test prior for lt)."""
+        if self.task == "lt":
+            return f"{self.full}@{config.split('@')[1]}"
+        return self.full
 
 
 def _pub(vals: Sequence[float]) -> dict[str, float]:
@@ -53,7 +68,40 @@ STUDIES: dict[str, Study] = {
         "DILDL: decoupled alignment (DRDA) × decoupled loss (DLD)",
         {"Movie": {"none": _pub([0.198, 0.802, 1.561, 0.254, 0.808, 0.703]),
                    "drda+dld": _pub([0.175, 0.768, 1.529, 0.221, 0.834, 0.729])}}),
+    "group-dir": Study(
+        "group-dir", "group-dir", "group-soft@G10",
+        {f"{c}@G{G}": {"method": c, "groups": G} for G in (5, 10, 25) for c in ("group-ce", "group-la", "group-soft")},
+        "Group-DIR: group criterion (CE / LA / soft labels) × number of groups |G|", task="dir", metrics=DIR_METRICS),
+    "lt": Study(
+        "lt", "lt", "lade",
+        {f"{m}@{p}": {"method": m, "prior": p} for p in ("uniform", "forward50", "backward50")
+         for m in ("ce", "pc", "la", "balanced-softmax", "lade")},
+        "Label shift: CE / PC / LA / balanced softmax / LADE × test prior (folds = seeds)", task="lt",
+        metrics=LT_METRICS),
 }
+
+
+def study_configs(st: Study, overrides: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every configuration's fully resolved parameters (plus `method` / `groups` / `prior` for dir and lt)."""
+    from . import groupdir, longtail
+    from .config import resolve
+
+    out = {}
+    for c, ov in st.configs.items():
+        if st.task == "ldl":
+            out[c] = method_config(parse(st.method), {**(overrides or {}), **ov})
+        else:
+            params = groupdir.PARAMS if st.task == "dir" else longtail.PARAMS
+            extra = {k: v for k, v in ov.items() if k in ("method", "groups", "prior")}
+            out[c] = {**resolve(params, {**(overrides or {}), **{k: v for k, v in ov.items() if k not in extra}}),
+                      **extra}
+    return out
+
+
+def total_epochs(st: Study, configs: dict[str, dict[str, Any]], n_folds: int) -> int:
+    if st.task == "lt":  # one trained model per (method, seed), evaluated under every prior
+        return n_folds * sum({c["method"]: c["epochs"] for c in configs.values()}.values())
+    return n_folds * sum(c["epochs"] for c in configs.values())
 
 
 def get(name: str) -> Study:
@@ -73,6 +121,12 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
     `overrides` apply to every configuration (e.g. fewer epochs); `chunk_folds` trains that many folds per
     batch (the app uses small chunks so the table fills in as folds finish; None = all at once)."""
     st = get(name)
+    if st.task == "dir":
+        return _run_dir(st, ds, folds=folds, seed=seed, fold_ids=fold_ids, overrides=overrides, device=device,
+                        emit=emit, stop=stop, on_fold=on_fold)
+    if st.task == "lt":
+        return _run_lt(st, ds, seeds=folds, fold_ids=fold_ids, overrides=overrides, device=device, emit=emit,
+                       stop=stop, on_fold=on_fold)
     proto = protocol if isinstance(protocol, Protocol) else make_protocol(
         ds, protocol, folds=folds, seed=seed, thresholds=thresholds)
     dev = resolve_device(device)
@@ -86,7 +140,7 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
         if on_fold is not None:
             on_fold(out)
 
-    for s in splits:  # constants first: instant, and they frame every table
+    for s in splits:  # constants first: instant, and they frame every table (ILDL studies)
         for c in CONSTANTS:
             out = fit_fold(parse(c), {}, ds, s, proto.head, device=dev, emit=lambda e: None)
             out["row"] = dict(study=name, config=c, **{k: v for k, v in out["row"].items() if k != "method"},
@@ -119,8 +173,88 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
     return rows
 
 
+def _run_dir(st: Study, ds: Dataset, *, folds, seed, fold_ids, overrides, device, emit, stop, on_fold):
+    """Group-DIR grid: K-fold over the regression set, every (criterion, |G|) on every fold."""
+    from sklearn.model_selection import KFold
+
+    from . import groupdir
+
+    y = groupdir.targets_of(ds)
+    cfgs = study_configs(st, overrides)
+    dev = "cuda" if resolve_device(device).type == "cuda" else "cpu"
+    rows = []
+    for f, (tr, te) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(ds.X)):
+        if fold_ids is not None and f not in set(fold_ids):
+            continue
+        for c, cfg in cfgs.items():
+            if stop is not None and stop.is_set():
+                return rows
+            tag = dict(study=st.name, config=c, method=cfg["method"], fold=f)
+            out = groupdir.fit_fold(cfg["method"], cfg, ds.X[tr], y[tr], ds.X[te], y[te], n_groups=cfg["groups"],
+                                    seed=seed * 1000 + f, device=dev, emit=emit, stop=stop, tag=tag)
+            if stop is not None and stop.is_set():
+                return rows
+            out["row"].update(tag)
+            rows.append(out["row"])
+            if on_fold is not None:
+                on_fold(out)
+    return rows
+
+
+def _run_lt(st: Study, ds: Dataset | str, *, seeds, fold_ids, overrides, device, emit, stop, on_fold):
+    """Label-shift grid: per seed, each method trained once and evaluated under every test prior."""
+    from . import longtail as LT
+
+    name = ds if isinstance(ds, str) else ds.name
+    cfgs = study_configs(st, overrides)
+    imbalance = float((overrides or {}).get("imbalance", 100.0))
+    dev = "cuda" if resolve_device(device).type == "cuda" else "cpu"
+    rows = []
+    for seed in range(seeds):
+        if fold_ids is not None and seed not in set(fold_ids):
+            continue
+        data = LT.load_lt(name, imbalance, seed)
+        for m in dict.fromkeys(c["method"] for c in cfgs.values()):
+            if stop is not None and stop.is_set():
+                return rows
+            t0 = time.perf_counter()
+            cfg = next(c for c in cfgs.values() if c["method"] == m)
+            net = LT.train(m, data, {k: v for k, v in cfg.items() if k not in ("method", "prior")}, seed=seed,
+                           device=dev, emit=lambda e: emit(dict(e, study=st.name, fold=seed)), stop=stop)
+            if stop is not None and stop.is_set():
+                return rows
+            lg = LT.logits_of(net, data.X_pool)
+            for c, cc in cfgs.items():
+                if cc["method"] != m:
+                    continue
+                p_t = LT.test_prior(cc["prior"], data.n_classes)
+                idx = LT.shifted_test_set(data, p_t, seed)
+                row = dict(study=st.name, config=c, method=m, fold=seed, test_prior=cc["prior"],
+                           **LT.accuracy(m, lg[idx], data.y_pool[idx], data, p_t), seconds=time.perf_counter() - t0)
+                rows.append(row)
+                if on_fold is not None:
+                    on_fold(dict(row=row))
+    return rows
+
+
+def load_for(name: str, dataset: str, **kw) -> Dataset | str:
+    """The dataset object a study needs: ILDL datasets and regression sets are loaded, lt sets go by name."""
+    st = get(name)
+    if st.task == "lt":
+        if dataset not in TASK_DATASETS["lt"]:
+            raise ValueError(f"the lt study runs on {', '.join(TASK_DATASETS['lt'])}")
+        return dataset
+    if st.task == "dir":
+        from .groupdir import load_dir
+
+        return load_dir(dataset, **kw)
+    from .data import load
+
+    return load(dataset, **kw)
+
+
 def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
-          metrics: Sequence[str] = Mx.SIX, alpha: float = 0.05) -> pd.DataFrame:
+          metrics: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
     """The paper-style table: mean ± std per (config, metric) over finished folds, a paired t-test mark
     against the full configuration (• full significantly better, ◦ significantly worse, p < alpha, on the
     folds both have), and the published figures for the dataset where the papers give them.
@@ -128,25 +262,28 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
     from scipy.stats import ttest_rel
 
     st = get(name)
+    metrics = tuple(metrics or st.metrics)
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
     order = [c for c in (*st.configs, *CONSTANTS) if c in set(df["config"])]
-    full = df[df["config"] == st.full].set_index("fold")
     out = []
     for c in order:
         g = df[df["config"] == c].set_index("fold")
         r: dict[str, Any] = {"config": c + (" (oracle)" if c == "test_mean" else ""), "folds": len(g),
                              "kind": "constant" if c in CONSTANTS else "trained"}
+        ref = st.reference(c)
+        full = df[df["config"] == ref].set_index("fold")
         for m in metrics:
             mark = ""
             common = g.index.intersection(full.index)
-            if c != st.full and c not in CONSTANTS and len(common) >= 3:
-                a, b = full.loc[common, m].to_numpy(), g.loc[common, m].to_numpy()
-                if np.std(a - b) > 0:
-                    p = ttest_rel(a, b).pvalue
+            if c != ref and c not in CONSTANTS and len(common) >= 3:
+                a, b = full.loc[common, m].to_numpy(float), g.loc[common, m].to_numpy(float)
+                ok = ~(np.isnan(a) | np.isnan(b))
+                if ok.sum() >= 3 and np.std(a[ok] - b[ok]) > 0:
+                    p = ttest_rel(a[ok], b[ok]).pvalue
                     if p < alpha:
-                        full_better = (a.mean() < b.mean()) == Mx.LOWER_IS_BETTER[m]
+                        full_better = (a[ok].mean() < b[ok].mean()) == LOWER_IS_BETTER[m]
                         mark = " •" if full_better else " ◦"
             r[m] = f"{g[m].mean():.4f} ± {g[m].std(ddof=0):.4f}{mark}"
             r[f"{m}_mean"] = float(g[m].mean())
@@ -155,18 +292,26 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
         out.append(r)
     t = pd.DataFrame(out)
     trained = t[(t["kind"] == "trained") | (t["config"] == "uniform") | (t["config"] == "train_mean")]
+    # lt: the best is per test prior (accuracies under different priors are not comparable)
+    group = t["config"].str.split("@").str[1] if st.task == "lt" else pd.Series([""] * len(t), index=t.index)
     for m in metrics:
-        col = trained[f"{m}_mean"]
-        best = col.min() if Mx.LOWER_IS_BETTER[m] else col.max()
-        t[f"best_{m}"] = (t[f"{m}_mean"] == best) & (t["config"] != "test_mean (oracle)")
+        t[f"best_{m}"] = False
+        for gname in group.unique():
+            sel = trained.index.intersection(t.index[group == gname])
+            col = t.loc[sel, f"{m}_mean"]
+            if col.notna().any():
+                best = col.min() if LOWER_IS_BETTER[m] else col.max()
+                t.loc[sel, f"best_{m}"] = t.loc[sel, f"{m}_mean"] == best
+        t[f"best_{m}"] &= t["config"] != "test_mean (oracle)"
     return t
 
 
-def markdown_table(t: pd.DataFrame, metrics: Sequence[str] = Mx.SIX, published: bool = True) -> str:
+def markdown_table(t: pd.DataFrame, metrics: Sequence[str] | None = None, published: bool = True) -> str:
     """A markdown rendering of `table(...)`: best per column in bold, published figures in brackets."""
     if t.empty:
         return "_no finished folds yet_"
-    arrows = {m: "↓" if Mx.LOWER_IS_BETTER[m] else "↑" for m in metrics}
+    metrics = metrics or [c[:-5] for c in t.columns if c.endswith("_mean")]
+    arrows = {m: "↓" if LOWER_IS_BETTER[m] else "↑" for m in metrics}
     head = "| config | folds | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
     lines = [head, "|" + "---|" * (len(metrics) + 2)]
     for _, r in t.iterrows():

@@ -310,7 +310,8 @@ def shot_bars(bins: np.ndarray, counts: np.ndarray, regions: np.ndarray, thresho
     return fig
 
 
-def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, published: bool = True) -> go.Figure:
+def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, published: bool = True,
+                lower: bool | None = None) -> go.Figure:
     """One metric of a study table: mean ± std per configuration, published figures as diamonds."""
     if t.empty:
         return go.Figure().update_layout(title=f"{metric} — no finished folds yet", height=280)
@@ -324,7 +325,7 @@ def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, publis
     if published and pub is not None and pub.notna().any():
         fig.add_trace(go.Scatter(x=np.asarray(t["config"]), y=pub.to_numpy(dtype=float), mode="markers",
                                  marker=dict(symbol="diamond", size=11, color=color(1)), name="published"))
-    arrow = "↓" if LOWER_IS_BETTER[metric] else "↑"
+    arrow = "↓" if (LOWER_IS_BETTER.get(metric, True) if lower is None else lower) else "↑"
     fig.update_layout(title=f"{metric} {arrow}", height=280, margin=dict(t=40, b=30), showlegend=False)
     return fig
 

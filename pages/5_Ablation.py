@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 from ildl import studies, viz
-from ildl.metrics import SIX
 from pages._ui import common as ui
 
 PAGE = "abl"
@@ -23,8 +22,15 @@ st.markdown("The papers argue through ablation tables: switch one idea off at a 
 name = st.selectbox("Study", list(studies.STUDIES), format_func=lambda n: studies.STUDIES[n].title,
                     key=f"{PAGE}_study")
 study = studies.STUDIES[name]
+if study.task == "ldl":
+    st.caption("Dataset and protocol: the sidebar.")
+    ds_name = None
+else:
+    ds_name = st.selectbox("data", studies.TASK_DATASETS[study.task], key=f"{PAGE}_data_{study.task}")
+n_folds = {"ldl": 10, "dir": 5, "lt": 5}[study.task]
 c = st.columns(4)
-folds = c[0].multiselect("Folds", list(range(10)), default=list(range(10)), key=f"{PAGE}_folds")
+folds = c[0].multiselect("Seeds" if study.task == "lt" else "Folds", list(range(n_folds)),
+                         default=list(range(3 if study.task == "lt" else n_folds)), key=f"{PAGE}_folds_{study.task}")
 epochs = c[1].number_input("epochs (0 = the method's default)", 0, 5000, 0, key=f"{PAGE}_epochs")
 chunk = c[2].number_input("folds per batch", 1, 10, 2, key=f"{PAGE}_chunk",
                           help="AMEMA trains this many folds × 4 configurations at once; smaller = the table "
@@ -36,11 +42,17 @@ running = bool(view and view["live"] and view["status"] in ("queued", "running")
 b = st.columns([1, 1, 6])
 if b[0].button("▶ Start", type="primary", disabled=running or not folds, key=f"{PAGE}_start"):
     with ui.friendly_errors("Starting the study"):
-        ds = ui.current_dataset()
-        if ds is not None:
-            cfg = dict(ui.run_config_base(ds), study=name, fold_ids=sorted(folds), seed=int(seed),
-                       chunk_folds=int(chunk), settings={study.method: {"epochs": int(epochs)} if epochs else {}})
-            job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
+        common = dict(study=name, fold_ids=sorted(folds), seed=int(seed), chunk_folds=int(chunk),
+                      settings={study.method: {"epochs": int(epochs)} if epochs else {}})
+        job = None
+        if study.task == "ldl":
+            ds = ui.current_dataset()
+            if ds is not None:
+                job = reg.submit(dict(ui.run_config_base(ds), **common),
+                                 dataset=ds if s["dataset"] == ui.UPLOAD else None)
+        else:
+            job = reg.submit(dict(common, dataset=ds_name, folds=n_folds if study.task == "dir" else max(folds) + 1))
+        if job is not None:
             s["study_run"] = job.id
             ui.sync_url()
             st.rerun()
@@ -68,8 +80,8 @@ def live(run_id: str) -> None:
     if v.get("error"):
         st.error(f"The study failed: {v['error']}")
     rows = v["rows"]
-    ds_name = cfg["dataset"]
-    t = studies.table(rows, cfg["study"], ds_name)
+    stdy = studies.get(cfg["study"])
+    t = studies.table(rows, cfg["study"], cfg["dataset"])
     st.markdown(studies.markdown_table(t))
     if not t.empty:
         trained = t[t["kind"] == "trained"]
@@ -81,8 +93,9 @@ def live(run_id: str) -> None:
                 st.warning(f"Worse than the uniform predictor on Chebyshev ({u:.4f}): {', '.join(worse)}. "
                            "A configuration that does not beat 1/C has not learnt the test distribution.")
         cols = st.columns(3)
-        for i, m in enumerate(SIX):
-            cols[i % 3].plotly_chart(viz.metric_bars(t, rows, m), key=f"{PAGE}_bar_{m}")
+        for i, m in enumerate(stdy.metrics):
+            cols[i % 3].plotly_chart(viz.metric_bars(t, rows, m, lower=studies.LOWER_IS_BETTER[m]),
+                                     key=f"{PAGE}_bar_{m}")
         st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
                            file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")
     if running and v["status"] not in ("queued", "running"):

@@ -210,3 +210,23 @@ def test_train_page_other_tasks(task, method, metric):
     assert method in table["method"].tolist() and metric in table.columns
     live = charts(at)[0]
     assert any("Loss terms" in a["text"] for a in live["layout"]["annotations"])
+
+
+@pytest.mark.parametrize("study,data,expect", [("lt", "digits-lt", "lade@uniform"),
+                                               ("group-dir", "synthetic-dir", "group-soft@G10")])
+def test_ablation_page_other_studies(study, data, expect):
+    from pages._ui.common import registry
+
+    at = page("pages/5_Ablation.py")
+    at.selectbox(key="abl_study").set_value(study).run()
+    no_errors(at)
+    at.number_input(key="abl_epochs").set_value(3).run()
+    if study == "group-dir":
+        at.multiselect(key="abl_folds_dir").set_value([0, 1, 2]).run()
+    at.button(key="abl_start").click().run()
+    job = registry().get(at.query_params["study_run"])
+    assert _wait(lambda: not job.running, timeout=120) and job.status == "done", job.error
+    at.run()
+    no_errors(at)
+    table = next(m.value for m in at.markdown if m.value.startswith("| config"))
+    assert f"| {expect} | 3 |" in table
