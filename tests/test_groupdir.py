@@ -43,12 +43,25 @@ def test_routing_true_group_in_training_predicted_group_at_test():
     assert g.tolist() == [2] * 5 and y.tolist() == [30.0] * 5
 
 
-def test_training_uses_the_true_group_expert():
+def test_training_uses_the_true_group_expert(monkeypatch):
+    """Every training step routes by the true groups of its batch; evaluation routes by the classifier."""
     ds = GD.load_dir("synthetic-dir", n=300, seed=1)
     y = GD.targets_of(ds)
-    out = GD.fit_fold("group-ce", GD.resolve(GD.PARAMS, {"epochs": 2}), ds.X[:200], y[:200], ds.X[200:], y[200:],
-                      n_groups=4, seed=0)
-    assert out["g_pred"].shape == (100,) and 0 <= out["row"]["group_acc"] <= 1
+    calls = []
+    real_route = GD.GroupDIR.route
+    monkeypatch.setattr(GD.GroupDIR, "route", staticmethod(lambda e, g: calls.append(g.clone()) or real_route(e, g)))
+    true_groups = GD.group_of(y[:200], GD.group_edges(y[:200], 4))
+    out = GD.fit_fold("group-ce", GD.resolve(GD.PARAMS, {"epochs": 2, "batch_size": 50}), ds.X[:200], y[:200],
+                      ds.X[200:], y[200:], n_groups=4, seed=0)
+    # per epoch: 4 training batches of 50 (routed by true groups) then 1 evaluation call on the 100 test rows
+    train_calls = [c for c in calls if len(c) == 50]
+    assert len(train_calls) == 8
+    for epoch in (0, 1):
+        routed = torch.cat(train_calls[4 * epoch:4 * epoch + 4]).numpy()
+        assert np.array_equal(np.sort(routed), np.sort(true_groups))  # exactly the true groups, each sample once
+    eval_calls = [c for c in calls if len(c) == 100]
+    assert np.array_equal(eval_calls[-1].numpy(), out["g_pred"])  # the predicted groups at test time
+    assert 0 <= out["row"]["group_acc"] <= 1
 
 
 def test_cli_dir_columns_and_finite_figures(tmp_path):
