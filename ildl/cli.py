@@ -96,44 +96,51 @@ def _cmd_datasets() -> int:
     return 0
 
 
-def _cmd_run_lt(a: argparse.Namespace) -> int:
+def _task_args(a: argparse.Namespace, params) -> tuple[list[str], dict[str, Any], str]:
+    """(methods, type-checked settings, device) for the --task lt / dir runs."""
+    from .config import resolve
+    from .device import resolve as resolve_device
+
+    settings: dict[str, Any] = dict(parse_sets(a.sets))
+    if a.epochs is not None:
+        settings["epochs"] = a.epochs
+    resolve(params, settings)
+    return [m.strip() for m in a.method.split(",") if m.strip()], settings, resolve_device(a.device).type
+
+
+def _write_csv(path: str, cols: Sequence[str], rows: list[dict[str, Any]]) -> None:
     import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(cols), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()})
+
+
+def _cmd_run_lt(a: argparse.Namespace) -> int:
+    import pandas as pd
 
     from . import longtail as LT
 
-    methods = [m.strip() for m in a.method.split(",") if m.strip()]
-    settings = dict(parse_sets(a.sets))
-    if a.epochs is not None:
-        settings["epochs"] = a.epochs
-    LT.resolve(LT.PARAMS, settings)
+    methods, settings, device = _task_args(a, LT.PARAMS)
     priors = a.test_priors or ["uniform"]
     for p in priors:  # check the prior specs before training
         LT.test_prior(p, 10)
     rows = LT.run(a.dataset, methods, imbalance=a.imbalance, test_priors=priors, seeds=a.seeds, settings=settings,
-                  device="cuda" if a.device == "cuda" else ("cuda" if a.device == "auto" and __import__("torch")
-                                                             .cuda.is_available() else "cpu"))
+                  device=device)
     cols = ["method", "seed", "test_prior", "acc", "acc_many", "acc_medium", "acc_few", "seconds"]
-    with open(a.out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    print(df.groupby(["test_prior", "method"], sort=False)[cols[3:]].mean().round(4).to_string())
+    _write_csv(a.out, cols, rows)
+    print(pd.DataFrame(rows).groupby(["test_prior", "method"], sort=False)[cols[3:]].mean().round(4).to_string())
     return 0
 
 
 def _cmd_run_dir(a: argparse.Namespace) -> int:
-    import csv
+    import pandas as pd
 
     from . import groupdir as GD
 
-    methods = [m.strip() for m in a.method.split(",") if m.strip()]
-    settings = dict(parse_sets(a.sets))
-    if a.epochs is not None:
-        settings["epochs"] = a.epochs
-    GD.resolve(GD.PARAMS, settings)
+    methods, settings, device = _task_args(a, GD.PARAMS)
     if a.groups < 1:
         raise ValueError("--groups must be ≥ 1")
     ds = GD.load_dir(a.dataset)
@@ -144,19 +151,12 @@ def _cmd_run_dir(a: argparse.Namespace) -> int:
 
         bar = tqdm(total=len(methods) * (len(a.only_folds.split(",")) if a.only_folds else folds), unit="fold",
                    file=sys.stderr)
-    rows = GD.run(ds, methods, n_groups=a.groups, folds=folds, seed=a.seed, settings=settings,
-                  device="cuda" if a.device == "cuda" else "cpu",
+    rows = GD.run(ds, methods, n_groups=a.groups, folds=folds, seed=a.seed, settings=settings, device=device,
                   fold_ids=[int(f) for f in a.only_folds.split(",")] if a.only_folds else None,
                   on_fold=(lambda out: bar.update(1)) if bar else None)
     if bar is not None:
         bar.close()
-    with open(a.out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(GD.COLUMNS), extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()})
-    import pandas as pd
-
+    _write_csv(a.out, GD.COLUMNS, rows)
     print(pd.DataFrame(rows).groupby("method", sort=False)[list(GD.COLUMNS[2:])].mean().round(3).to_string())
     return 0
 
@@ -261,14 +261,10 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
         if ev_fh is not None:
             ev_fh.close()
     cols = ["study", "config", "fold", *(METRICS if st.task == "ldl" else st.metrics), "seconds"]
-    import csv
-
-    with open(a.out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(r for r in rows if a.with_constants or r["config"] not in studies.CONSTANTS)
+    _write_csv(a.out, cols, [r for r in rows if a.with_constants or r["config"] not in studies.CONSTANTS])
     print(studies.markdown_table(studies.table(rows, a.study, ds if isinstance(ds, str) else ds.name)))
-    print(f"{len(rows)} rows in {time.perf_counter() - t0:.1f} s ({'sequential' if a.sequential else 'batched'}); "
+    mode = "batched" if not a.sequential and st.method == "amema" else "model by model"
+    print(f"{len(rows)} rows in {time.perf_counter() - t0:.1f} s ({mode}); "
           "• / ◦: the full configuration is significantly better / worse (paired t-test, p < 0.05); "
           "[published] where the paper gives it")
     return 0
