@@ -227,17 +227,22 @@ class Job:
 
 
 class JobRegistry:
-    """All jobs of a process, by id (the app keeps one of these in `st.cache_resource`)."""
+    """All jobs of a process, by id (the app keeps one of these in `st.cache_resource`). Finished jobs past the
+    newest `keep_finished` leave memory; their runs stay on disk and `view` reads them from there."""
 
-    def __init__(self, store: RunStore | None = None):
+    def __init__(self, store: RunStore | None = None, keep_finished: int = 20):
         self.store = store or RunStore()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self.keep_finished = keep_finished
 
     def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None) -> Job:
         job = Job(config, dataset=dataset, store=self.store)
         with self._lock:
             self._jobs[job.id] = job
+            finished = [j for j in self._jobs.values() if not j.running]
+            for old in finished[:max(0, len(finished) - self.keep_finished)]:
+                del self._jobs[old.id]
         return job.start()
 
     def get(self, job_id: str | None) -> Job | None:

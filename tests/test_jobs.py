@@ -57,3 +57,15 @@ def test_event_log_thins_steps():
     log.append(dict(type="epoch", epoch=1))
     steps, other = log.snapshot()
     assert len(steps) <= 100 and steps[-1]["step"] >= 990 and len(other) == 1
+
+
+def test_registry_keeps_bounded_finished_jobs_and_reads_old_runs_from_disk(tmp_path):
+    reg = JobRegistry(RunStore(tmp_path), keep_finished=2)
+    ids = []
+    for _ in range(4):
+        j = reg.submit(dict(dataset="synthetic", dataset_kw=dict(n=100, d=4), methods=["uniform"], fold_ids=[0]))
+        j.join()
+        ids.append(j.id)
+    assert len(reg.jobs()) <= 3  # the newest job plus at most 2 finished
+    old = reg.view(ids[0])
+    assert old is not None and old["live"] is False and old["status"] == "done" and len(old["rows"]) == 1
