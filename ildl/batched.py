@@ -176,7 +176,6 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
     onehot_target = cfgs[0]["dominant_target"] == "onehot"
 
     gens = [torch.Generator().manual_seed(seed * 1000 + j.split.fold) for j in jobs]
-    n_tr = torch.tensor(tr.n, device=device)
     best = [p.detach().clone() for p in params]
     best_kl = np.full(M, np.inf)
     best_epoch = np.zeros(M, int)

@@ -13,7 +13,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import metrics as Mx
 from .batched import ModelJob, train_amema

@@ -1,8 +1,6 @@
 """Train: a method in a background thread; losses, AMEMA's branch weights and momenta, validation
 metrics and the results fill in live; an animated replay afterwards."""
-import time
 
-import numpy as np
 import streamlit as st
 
 from ildl import groupdir as GD

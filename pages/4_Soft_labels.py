@@ -62,7 +62,7 @@ with ui.friendly_errors("Soft labels"):
     LA = la_view(G, prior, tau, scale=2.0)
     onehot = np.eye(G)[g]
     st.plotly_chart(viz.distribution_bars({"soft label q": Q[g], "one-hot (CE)": onehot,
-                                          f"LA view softmax(2·e_g + τ log π)": LA[g]},
+                                          "LA view softmax(2·e_g + τ log π)": LA[g]},
                                          [str(i) for i in range(G)],
                                          title=f"Targets for true group {g} (prior π from {src})"), key=f"{PAGE}_bars")
     st.caption("The LA bars show how a classifier's output with logit 2 on g looks to the logit-adjusted "

@@ -1,5 +1,4 @@
 """Ablation: the papers' ablation tables, filled in live while the grid trains in the background."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 

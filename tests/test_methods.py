@@ -7,8 +7,6 @@ import torch
 
 from ildl.decouple import decouple, kl
 from ildl.methods import REGISTRY, TrainStats, parse
-from ildl.methods.amema import AMEMA
-from ildl.methods.dildl import DILDL
 from ildl.methods.ofr import class_balanced_weights, db_prior_shift, db_rebalance, ofr_loss
 from ildl.nets import gaussian_kl, similarity_loss
 from ildl.trainer import method_config, run_experiment

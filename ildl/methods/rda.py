@@ -13,7 +13,6 @@ import torch
 import torch.nn as nn
 
 from ..config import Param
-from ..decouple import kl
 from ..nets import GaussianEncoder, gaussian_kl, reparameterise, similarity_loss
 from .base import Method
 from .ofr import ofr_loss
