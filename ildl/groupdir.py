@@ -29,6 +29,7 @@ from .config import Param, resolve
 from .data import DataError, Dataset
 from .protocol import Scaler
 from .regression import group_edges, group_of, lds_weights, shot_regions, soft_labels
+from .trainer import shuffled_epochs
 
 METHODS = ("mse", "lds", "group-ce", "group-la", "group-soft")
 PARAMS = (
@@ -152,14 +153,11 @@ def fit_fold(method: str, cfg: dict[str, Any], X_tr, y_tr, X_te, y_te, *, n_grou
     w_lds = torch.as_tensor(lds_weights(y_tr, np.arange(np.floor(y_tr.min()), np.ceil(y_tr.max()) + 2)),
                             dtype=torch.float32, device=device) if method == "lds" else None
     soft = soft_labels(torch.arange(n_groups), n_groups, cfg["beta"]).float().to(device)  # (G, G)
-    gen = torch.Generator().manual_seed(seed)
     step = 0
-    for epoch in range(1, cfg["epochs"] + 1):
-        perm = torch.randperm(len(Xtr), generator=gen).to(device)
-        for i in range(0, len(Xtr), cfg["batch_size"]):
+    for epoch, batches in shuffled_epochs(len(Xtr), cfg["batch_size"], cfg["epochs"], seed, device):
+        for idx in batches:
             if stop is not None and stop.is_set():
                 break
-            idx = perm[i:i + cfg["batch_size"]]
             xb, yb, gb = Xtr[idx], Ytr[idx], g_tr[idx]
             terms: dict[str, torch.Tensor] = {}
             if grouped:

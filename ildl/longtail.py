@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .config import Param, resolve
 from .data import DataError
 from .nets import mlp
+from .trainer import shuffled_epochs
 
 METHODS = ("ce", "pc", "la", "balanced-softmax", "lade")
 PARAMS = (
@@ -191,14 +192,11 @@ def train(method: str, data: LTData, cfg: dict[str, Any] | None = None, *, seed:
     X = torch.as_tensor(data.X_train, device=device)
     Y = torch.as_tensor(data.y_train, device=device)
     log_prior = torch.log(torch.as_tensor(data.prior, dtype=torch.float32, device=device))
-    gen = torch.Generator().manual_seed(seed)
     step = 0
-    for epoch in range(1, cfg["epochs"] + 1):
-        perm = torch.randperm(len(X), generator=gen).to(device)
-        for i in range(0, len(X), cfg["batch_size"]):
+    for epoch, batches in shuffled_epochs(len(X), cfg["batch_size"], cfg["epochs"], seed, device):
+        for idx in batches:
             if stop is not None and stop.is_set():
                 return net
-            idx = perm[i:i + cfg["batch_size"]]
             L = loss(method, net(X[idx]), Y[idx], log_prior, cfg)
             opt.zero_grad(set_to_none=True)
             L.backward()

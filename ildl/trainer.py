@@ -35,6 +35,15 @@ def _noop(_: dict) -> None:
     pass
 
 
+def shuffled_epochs(n: int, batch_size: int, epochs: int, seed: int, device: torch.device | str = "cpu"):
+    """Yield (epoch, [index batches]) with a fresh permutation of range(n) per epoch from the run's own generator
+    (every trainer — and each model of a batched run — draws its data order this way)."""
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(1, epochs + 1):
+        perm = torch.randperm(n, generator=gen).to(device)
+        yield epoch, [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
 def compensate(p: np.ndarray, p_s: np.ndarray, p_t: np.ndarray | None = None) -> np.ndarray:
     """Post-compensation (+pc, spec §3): logits + log p_t − log p_s, i.e. p ∝ p · p_t / p_s. p (n, C)."""
     C = p.shape[1]
@@ -84,19 +93,15 @@ def _train(spec, cfg, x_tr, y_tr, x_val, y_val, x_te, stats, *, device, seed, em
     method = spec.cls(cfg, x_tr.shape[1], stats, device, seed)
     X, Y = method.tensor(x_tr), method.tensor(y_tr)
     Xv, Xw = method.tensor(x_val), method.tensor(x_te[watch_idx])
-    gen = torch.Generator().manual_seed(seed)
-    n, bs = X.shape[0], cfg["batch_size"]
     best, best_kl, best_epoch, step, stopped = method.state(), float("inf"), 0, 0, False
-    for epoch in range(1, cfg["epochs"] + 1):
+    for epoch, batches in shuffled_epochs(X.shape[0], cfg["batch_size"], cfg["epochs"], seed, device):
         method.train(True)
-        perm = torch.randperm(n, generator=gen).to(device)
         sums: dict[str, float] = {}
         n_batches = 0
-        for i in range(0, n, bs):
+        for idx in batches:
             if stop is not None and stop.is_set():
                 stopped = True
                 break
-            idx = perm[i:i + bs]
             terms = method.train_step(X[idx], Y[idx])
             step += 1
             n_batches += 1
