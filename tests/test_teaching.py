@@ -158,3 +158,23 @@ def test_soft_label_page_after_training_views():
         assert abs(sum(_arr(t["y"])) - 1) < 0.05  # shares of the test fold (first bars)
     acc = next(f for t, f in figs.items() if t.startswith("Group accuracy vs |G|"))
     assert _arr(acc["data"][0]["x"]).tolist() == [5, 10, 25]
+
+
+def test_decoupling_page_with_a_finished_run():
+    from pages._ui.common import registry
+
+    job = registry().submit(dict(dataset="synthetic", dataset_kw=dict(n=300), methods=["uniform", "train_mean", "amema"],
+                                 settings={"amema": {"epochs": 3}}))
+    job.join()
+    idx, pred = registry().store.predictions(job.id)[("amema", 0)]
+    at = _run("pages/3_Decoupling.py", syn_n="300")
+    opts = at.selectbox(key="dec_pred_src").options
+    run_opt = next(o for o in opts if job.id in o)
+    at.number_input(key="dec_idx").set_value(int(idx[3])).run()
+    at.selectbox(key="dec_pred_src").set_value(run_opt).run()
+    assert not at.exception and not at.error
+    figs = {f["layout"]["title"]["text"]: f for f in _figs(at)}
+    assert "dominant part" in figs  # the prediction decoupled next to the truth
+    p = dict((t["name"], _arr(t["y"])) for t in figs["truth and prediction, whole and non-dominant parts"]["data"])
+    assert np.allclose(p["p"], pred[3], atol=1e-5)
+    assert _identity(at)["|left − right|"] < 1e-6
