@@ -330,12 +330,12 @@ def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, publis
     return fig
 
 
-def radar(scores: dict[str, dict[str, float]], title: str = "") -> go.Figure:
+def radar(scores: dict[str, dict[str, float]], title: str = "", colors: dict[str, str] | None = None) -> go.Figure:
     """Runs × metrics on a radar; `scores[run][metric]` already oriented so that larger is better."""
     fig = go.Figure()
     for i, (name, s) in enumerate(scores.items()):
         ax = list(s)
         fig.add_trace(go.Scatterpolar(r=np.asarray([s[a] for a in ax] + [s[ax[0]]]), theta=np.asarray(ax + [ax[0]]),
-                                      name=name, line=dict(color=color(i))))
+                                      name=name, line=dict(color=(colors or {}).get(name, color(i)))))
     fig.update_layout(title=title, height=420, margin=dict(t=50, b=30), polar=dict(radialaxis=dict(visible=True)))
     return fig

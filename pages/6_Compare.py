@@ -43,7 +43,8 @@ with ui.friendly_errors("Comparing runs"):
     # ------------------------------------------------------------ same samples side by side
     folds = sorted(set.intersection(*[{f for (m, f) in preds[r] if m == method_of[r]} for r in chosen]))
     if not folds:
-        st.warning("The chosen runs share no finished fold; pick runs trained on the same folds.")
+        st.warning("No fold with saved test predictions is common to the chosen runs: pick finished runs trained on "
+                   "the same folds (runs stopped early or made before predictions were saved have none).")
     else:
         c1, c2 = st.columns([1, 3])
         fold = c1.selectbox("fold", folds, key=f"{PAGE}_fold")
@@ -79,7 +80,8 @@ with ui.friendly_errors("Comparing runs"):
             u = means.loc["uniform"]
             scores = {lab_: {m: (u[m] / v[m] if LOWER_IS_BETTER[m] else v[m] / u[m]) for m in SIX}
                       for lab_, v in means.iterrows()}
-            st.plotly_chart(viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better)"),
+            st.plotly_chart(viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better)",
+                                      colors={**{name[r]: colour[r] for r in chosen}, "uniform": "#7f7f7f"}),
                             key=f"{PAGE}_radar")
         st.dataframe(viz.results_table([dict(r, method=r["label"]) for r in rows]), hide_index=True)
         st.download_button("Download these rows (CSV)", rows_to_csv(rows), file_name="compare.csv", mime="text/csv",
