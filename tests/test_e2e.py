@@ -136,7 +136,7 @@ def test_study_cells_fill_in(server, browser):
     page.wait_for_function("() => /— running ·/.test(document.body.innerText)", timeout=30000)
     t_click = time.time()
     page.get_by_text("Saved studies").click()  # the page answers a click while the study trains
-    page.get_by_role("button", name="Open").wait_for(timeout=5000)
+    page.get_by_test_id("stExpanderDetails").get_by_test_id("stBaseButton-secondary").wait_for(timeout=5000)
     responsive_s = time.time() - t_click
     seen = set()
     t0 = time.time()
