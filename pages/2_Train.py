@@ -53,11 +53,13 @@ else:
 
 # ---------------------------------------------------------------- configuration (declared params → widgets)
 values = ss["settings"].setdefault(f"{task}:{method}", {})
+ui.params_from_url(schema, values)  # a link with ?p_epochs=20&p_weig=false reproduces a configuration
 with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=False):
     cols = st.columns(4)
     for i, p in enumerate(schema):
         values[p.name] = ui.param_widget(p, values.get(p.name, p.default),
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
+ui.params_to_url(schema, values)
 c = st.columns([2, 1, 1, 1])
 if task == "lt":
     n_seeds = c[0].number_input("seeds", 1, 10, 1, key=f"{PAGE}_seeds")

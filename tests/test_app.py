@@ -230,3 +230,25 @@ def test_ablation_page_other_studies(study, data, expect):
     no_errors(at)
     table = next(m.value for m in at.markdown if m.value.startswith("| config"))
     assert f"| {expect} | 3 |" in table
+
+
+def test_train_parameters_round_trip_through_the_url():
+    at = page("pages/2_Train.py", method="amema", p_epochs="7", p_weig="false")
+    no_errors(at)
+    assert at.number_input(key="train_amema_epochs_0").value == 7
+    assert at.toggle(key="train_amema_weig_0").value is False
+    at.number_input(key="train_amema_epochs_0").set_value(9).run()
+    assert at.query_params["p_epochs"] == "9" and at.query_params["p_weig"] == "False"
+    at.toggle(key="train_amema_weig_0").set_value(True).run()
+    assert "p_weig" not in at.query_params  # defaults are left out of the link
+    bad = page("pages/2_Train.py", p_epochs="lots")
+    assert not bad.exception and any("Ignoring p_epochs" in w.value for w in bad.warning)
+
+
+def test_switching_method_does_not_inherit_url_parameters():
+    at = page("pages/2_Train.py", method="ldl-kl", p_epochs="7")
+    assert at.number_input(key="train_ldl-kl_epochs_0").value == 7
+    at.selectbox(key="train_sb_method").set_value("amema").run()
+    no_errors(at)
+    assert at.number_input(key="train_amema_epochs_0").value == 50  # AMEMA's own default
+    assert "p_epochs" not in at.query_params

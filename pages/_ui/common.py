@@ -115,8 +115,38 @@ def sync_url() -> None:
                 want[f"syn_{p.name}"] = str(s["syn"][p.name])
     qp = st.query_params
     for k in list(qp.keys()):
-        if k not in want:
+        if k not in want and not k.startswith(PARAM_PREFIX):  # page parameters are kept by their page
             del qp[k]
+    for k, v in want.items():
+        if qp.get(k) != v:
+            qp[k] = v
+
+
+PARAM_PREFIX = "p_"
+
+
+def params_from_url(schema, values: dict[str, Any]) -> None:
+    """Take declared parameters from the query string (`p_<name>`) on the session's first Train run only:
+    the link's method is then the current one, and later method switches do not inherit its values."""
+    if st.session_state.get("_url_params_read"):
+        return
+    st.session_state["_url_params_read"] = True
+    for p in schema:
+        raw = st.query_params.get(PARAM_PREFIX + p.name)
+        if raw is not None:
+            try:
+                values[p.name] = p.coerce(raw)
+            except ValueError:
+                st.warning(f"Ignoring {PARAM_PREFIX}{p.name}={raw!r} from the URL: not a valid value.")
+
+
+def params_to_url(schema, values: dict[str, Any]) -> None:
+    """Write the current method's non-default parameters into the query string; drop every other `p_` key."""
+    qp = st.query_params
+    want = {PARAM_PREFIX + p.name: str(values.get(p.name, p.default)) for p in schema
+            if values.get(p.name, p.default) != p.default}
+    for k in [k for k in qp.keys() if k.startswith(PARAM_PREFIX) and k not in want]:
+        del qp[k]
     for k, v in want.items():
         if qp.get(k) != v:
             qp[k] = v
