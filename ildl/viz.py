@@ -339,3 +339,19 @@ def radar(scores: dict[str, dict[str, float]], title: str = "", colors: dict[str
                                       name=name, line=dict(color=(colors or {}).get(name, color(i)))))
     fig.update_layout(title=title, height=420, margin=dict(t=50, b=30), polar=dict(radialaxis=dict(visible=True)))
     return fig
+
+
+_VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], np.float64)
+
+
+def thumbnail(Y: np.ndarray, height: int = 72, width: int = 96) -> np.ndarray:
+    """A small RGB picture (height, width, 3) uint8 of a label matrix: rows sorted by dominant label then
+    degree, columns = labels, viridis colours — the dataset's 'shape' at a glance."""
+    k = Y.argmax(1)
+    order = np.lexsort((-Y.max(1), k))
+    rows = order[np.linspace(0, len(order) - 1, height).astype(int)]
+    cols = np.minimum((np.arange(width) * Y.shape[1]) // width, Y.shape[1] - 1)
+    v = np.clip(Y[rows][:, cols] / max(float(Y.max()), 1e-12), 0, 1) * (len(_VIRIDIS) - 1)
+    lo = np.floor(v).astype(int).clip(0, len(_VIRIDIS) - 2)
+    t = (v - lo)[..., None]
+    return ((1 - t) * _VIRIDIS[lo] + t * _VIRIDIS[lo + 1]).astype(np.uint8)

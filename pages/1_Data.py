@@ -16,6 +16,24 @@ ui.sidebar(PAGE)
 s = ui.state()
 st.title("Data")
 
+
+@st.cache_data(show_spinner=False)
+def thumbs() -> list[tuple[str, str, np.ndarray]]:
+    out = []
+    for name in ["synthetic", *D.bundled_names()]:
+        d = ui.load_dataset(name, tuple(sorted(D.SYNTHETIC_DEFAULTS.items())) if name == "synthetic" else ())
+        out.append((name, f"{d.n}×{d.d}, {d.n_labels} labels", viz.thumbnail(d.Y)))
+    return out
+
+
+with ui.friendly_errors("Drawing the dataset thumbnails"):
+    cols = st.columns(10)
+    for col, (name, info, img) in zip(cols, thumbs()):
+        col.image(img, caption=f"{name} · {info}", width="stretch")
+        if col.button("use", key=f"{PAGE}_use_{name}", disabled=s["dataset"] == name,
+                      type="primary" if s["dataset"] == name else "secondary"):
+            ui.set_choice("dataset", name, PAGE)
+
 # ---------------------------------------------------------------- source
 if s["dataset"] == "synthetic":
     st.subheader("Synthetic generator")

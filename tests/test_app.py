@@ -252,3 +252,13 @@ def test_switching_method_does_not_inherit_url_parameters():
     no_errors(at)
     assert at.number_input(key="train_amema_epochs_0").value == 50  # AMEMA's own default
     assert "p_epochs" not in at.query_params
+
+
+def test_data_page_thumbnails_pick_a_dataset():
+    at = page("pages/1_Data.py")
+    assert len(at.get("image")) == 10  # synthetic + the nine bundled sets
+    assert at.button(key="data_use_synthetic").disabled  # the current one
+    at.button(key="data_use_Movie").click().run()
+    no_errors(at)
+    assert at.selectbox(key="data_sb_dataset").value == "Movie" and at.query_params["dataset"] == "Movie"
+    assert at.metric[0].value == "7755 × 1869"

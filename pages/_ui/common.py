@@ -193,13 +193,16 @@ def friendly_errors(what: str = "") -> Iterator[None]:
 def sidebar(page: str) -> None:
     """Dataset, protocol and method shared by all pages; device; widget keys prefixed by `page`."""
     s = state()
-    for k, v in st.session_state.pop("_pending_choice", {}).items():
+    pending = st.session_state.pop("_pending_choice", {})
+    for k, v in pending.items():  # set before the widget exists; it then takes no default (no double source)
         st.session_state[k] = v
     sb = st.sidebar
     sb.markdown("### Imbalanced LDL lab")
     ds_opts = DATASETS
     before = s["dataset"]
-    s["dataset"] = sb.selectbox("Dataset", ds_opts, index=ds_opts.index(s["dataset"]), key=f"{page}_sb_dataset",
+    key = f"{page}_sb_dataset"
+    s["dataset"] = sb.selectbox("Dataset", ds_opts, index=None if key in pending else ds_opts.index(s["dataset"]),
+                                key=key,
                                 help="'synthetic' is the fast teaching generator (controls on the Data page); "
                                      "'upload' takes your own .mat / .npz / .csv on the Data page")
     if s["dataset"] != before:
