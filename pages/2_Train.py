@@ -23,7 +23,11 @@ st.title("Train")
 
 TASKS = {"ldl": "Label distributions (ILDL)", "dir": "Imbalanced regression (Group-DIR)",
          "lt": "Long-tailed classification (label shift)"}
-task = st.radio("Task", list(TASKS), format_func=TASKS.get, horizontal=True, key=f"{PAGE}_task")
+task = st.radio("Task", list(TASKS), index=list(TASKS).index(s["task"]), format_func=TASKS.get, horizontal=True,
+                key=f"{PAGE}_task")
+if task != s["task"]:
+    s["task"] = task
+    ui.sync_url()
 task_cfg: dict = {}
 if task == "ldl":
     method = s["method"]

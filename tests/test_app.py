@@ -241,6 +241,8 @@ def test_train_parameters_round_trip_through_the_url():
     assert at.query_params["p_epochs"] == "9" and at.query_params["p_weig"] == "False"
     at.toggle(key="train_amema_weig_0").set_value(True).run()
     assert "p_weig" not in at.query_params  # defaults are left out of the link
+    lt = page("pages/2_Train.py", task="lt", p_epochs="4")
+    assert lt.radio(key="train_task").value == "lt" and lt.number_input(key="train_lade_epochs_0").value == 4
     bad = page("pages/2_Train.py", p_epochs="lots")
     assert not bad.exception and any("Ignoring p_epochs" in w.value for w in bad.warning)
 

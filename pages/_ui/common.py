@@ -25,7 +25,9 @@ UPLOAD = "upload"
 DATASETS = ["synthetic", *D.bundled_names(), UPLOAD]
 PROTOCOLS = ["ildl", "kfold"]
 METHODS = list(REGISTRY)
-DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None)
+TASKS = ("ldl", "dir", "lt")
+DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None,
+                task="ldl")
 
 
 # --------------------------------------------------------------------------- resources
@@ -73,6 +75,8 @@ def state() -> dict[str, Any]:
             s["protocol"] = qp["protocol"]
         if qp.get("method") in METHODS:
             s["method"] = qp["method"]
+        if qp.get("task") in TASKS:
+            s["task"] = qp["task"]
         if qp.get("run"):
             s["run"] = qp["run"]
         if qp.get("study_run"):
@@ -101,7 +105,7 @@ def sync_url() -> None:
     """Mirror the shared state into the query string (defaults are left out to keep links short)."""
     s = state()
     want: dict[str, str] = {}
-    for k in ("dataset", "protocol", "method"):
+    for k in ("dataset", "protocol", "method", "task"):
         if s[k] != DEFAULTS[k]:
             want[k] = str(s[k])
     for k in ("run", "study_run"):
