@@ -4,7 +4,7 @@ import streamlit as st
 from ildl import viz
 from pages._ui import common as ui
 
-st.set_page_config(page_title="Imbalanced LDL lab", page_icon="📊", layout="wide")
+st.set_page_config(page_title="Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar("home")
 
 st.title("Imbalanced label-distribution learning lab")
@@ -39,10 +39,10 @@ with ui.friendly_errors("Loading the dataset"):
         c2.plotly_chart(viz.heatmap(ds.Y, ds.labels(), max_rows=200, title="Label distributions (thumbnail)"),
                         key="home_thumb")
 
-st.page_link("pages/1_Data.py", label="Explore the data →", icon="🔎")
-st.page_link("pages/2_Train.py", label="Train a method →", icon="🏋️")
-st.page_link("pages/3_Decoupling.py", label="See decoupling and gradient attenuation →", icon="✂️")
-st.page_link("pages/4_Soft_labels.py", label="Play with soft labels →", icon="🎚️")
-st.page_link("pages/5_Ablation.py", label="Run an ablation study →", icon="🧪")
-st.page_link("pages/6_Compare.py", label="Compare runs →", icon="⚖️")
-st.page_link("pages/7_Label_shift.py", label="Shift the test prior →", icon="🔀")
+st.page_link("pages/1_Data.py", label="Explore the data →", icon=":material/dataset:")
+st.page_link("pages/2_Train.py", label="Train a method →", icon=":material/model_training:")
+st.page_link("pages/3_Decoupling.py", label="See decoupling and gradient attenuation →", icon=":material/call_split:")
+st.page_link("pages/4_Soft_labels.py", label="Play with soft labels →", icon=":material/tune:")
+st.page_link("pages/5_Ablation.py", label="Run an ablation study →", icon=":material/science:")
+st.page_link("pages/6_Compare.py", label="Compare runs →", icon=":material/compare:")
+st.page_link("pages/7_Label_shift.py", label="Shift the test prior →", icon=":material/swap_horiz:")

@@ -11,7 +11,7 @@ from ildl.protocol import imbalance_report
 from pages._ui import common as ui
 
 PAGE = "data"
-st.set_page_config(page_title="Data · Imbalanced LDL lab", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="Data · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 s = ui.state()
 st.title("Data")

@@ -12,7 +12,7 @@ from pages._ui import common as ui
 
 PAGE = "train"
 POLL_SECONDS = 1.0  # the acceptance asks for ≤ 1 s; faster polling costs the training thread
-st.set_page_config(page_title="Train · Imbalanced LDL lab", page_icon="🏋️", layout="wide")
+st.set_page_config(page_title="Train · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 s = ui.state()
 reg = ui.registry()

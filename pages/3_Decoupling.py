@@ -9,7 +9,7 @@ from ildl.decouple import attenuation_curve, decouple, identity_terms
 from pages._ui import common as ui
 
 PAGE = "dec"
-st.set_page_config(page_title="Decoupling · Imbalanced LDL lab", page_icon="✂️", layout="wide")
+st.set_page_config(page_title="Decoupling · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 st.title("Decoupling and gradient attenuation")
 st.markdown(

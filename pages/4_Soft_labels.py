@@ -9,7 +9,7 @@ from ildl.regression import (SYNTHETIC_DIR_PARAMS, entropy, group_edges, group_o
 from pages._ui import common as ui
 
 PAGE = "soft"
-st.set_page_config(page_title="Soft labels · Imbalanced LDL lab", page_icon="🎚️", layout="wide")
+st.set_page_config(page_title="Soft labels · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 st.title("Symmetric descending soft labels")
 st.markdown(

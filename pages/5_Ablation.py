@@ -6,7 +6,7 @@ from ildl import studies, viz
 from pages._ui import common as ui
 
 PAGE = "abl"
-st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 s = ui.state()
 reg = ui.registry()

@@ -12,7 +12,7 @@ from ildl.runs import rows_to_csv
 from pages._ui import common as ui
 
 PAGE = "cmp"
-st.set_page_config(page_title="Compare · Imbalanced LDL lab", page_icon="⚖️", layout="wide")
+st.set_page_config(page_title="Compare · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 reg = ui.registry()
 st.title("Compare runs")

@@ -8,7 +8,7 @@ from ildl import viz
 from pages._ui import common as ui
 
 PAGE = "shift"
-st.set_page_config(page_title="Label shift · Imbalanced LDL lab", page_icon="⚖️", layout="wide")
+st.set_page_config(page_title="Label shift · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 ui.sidebar(PAGE)
 st.title("Label shift: PC softmax and LADE")
 st.markdown(

@@ -21,6 +21,12 @@ from ildl.methods import REGISTRY
 from ildl.protocol import Protocol, make_protocol
 from ildl.runs import RunStore
 
+NAV = (("app.py", "Home", ":material/home:"), ("pages/1_Data.py", "Data", ":material/dataset:"),
+       ("pages/2_Train.py", "Train", ":material/model_training:"),
+       ("pages/3_Decoupling.py", "Decoupling", ":material/call_split:"),
+       ("pages/4_Soft_labels.py", "Soft labels", ":material/tune:"),
+       ("pages/5_Ablation.py", "Ablation", ":material/science:"), ("pages/6_Compare.py", "Compare", ":material/compare:"),
+       ("pages/7_Label_shift.py", "Label shift", ":material/swap_horiz:"))
 UPLOAD = "upload"
 DATASETS = ["synthetic", *D.bundled_names(), UPLOAD]
 PROTOCOLS = ["ildl", "kfold"]
@@ -197,6 +203,12 @@ def friendly_errors(what: str = "") -> Iterator[None]:
 def sidebar(page: str) -> None:
     """Dataset, protocol and method shared by all pages; device; widget keys prefixed by `page`."""
     s = state()
+    try:
+        for path, label, icon in NAV:
+            st.sidebar.page_link(path, label=label, icon=icon)
+        st.sidebar.divider()
+    except st.errors.StreamlitAPIException:  # a page run on its own (AppTest of one file) has no app to link to
+        pass
     pending = st.session_state.pop("_pending_choice", {})
     for k, v in pending.items():  # set before the widget exists; it then takes no default (no double source)
         st.session_state[k] = v
