@@ -198,15 +198,15 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
         return ((l_s.view(mask.shape) * mask).sum(1) / cnt, (l_ns.view(mask.shape) * mask).sum(1) / cnt)
 
     @torch.no_grad()
-    def predict(rows: Rows) -> tuple[torch.Tensor, torch.Tensor]:
-        x, mask = rows.all()
+    def predict(rows: Rows) -> torch.Tensor:
+        x, _ = rows.all()
         z_s, z_ns = net_s(x), net_ns(x)
         C = z_s.shape[-1]
         p_bar = torch.softmax(z_s.reshape(-1, C), -1)
         k = p_bar.argmax(-1)
         q = p_bar.gather(-1, k[:, None]).squeeze(-1)
         p_hat = log_nondominant(z_ns.reshape(-1, C), k).exp()
-        return recombine(k, q, p_hat).view(M, -1, C), mask
+        return recombine(k, q, p_hat).view(M, -1, C)
 
     stopped = False
     for epoch in range(1, E + 1):
@@ -270,8 +270,7 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
                     emit(dict(type="step", **jobs[i].tag, epoch=epoch, step=int(step[i]), **ev))
         if stopped:
             break
-        pv, vmask = predict(val)
-        pv = pv.cpu().numpy()
+        pv = predict(val).cpu().numpy()
         for i, j in enumerate(jobs):
             v = Mx.evaluate(ys_val[i], pv[i, :val.n[i]].astype(np.float64))
             improved = v["kl"] < best_kl[i]
@@ -286,8 +285,7 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
             if best_epoch[i]:
                 for bp, p in zip(best, params):
                     p[i] = bp[i]
-    pt, _ = predict(te)
-    pt = pt.cpu().numpy()
+    pt = predict(te).cpu().numpy()
     seconds = (time.perf_counter() - t0) / M  # the batch's wall time, shared out
     out = []
     for i, j in enumerate(jobs):

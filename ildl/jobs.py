@@ -93,11 +93,6 @@ class EventLog:
         with self._lock:
             return list(self._steps), list(self._other)
 
-    def of_type(self, kind: str) -> list[dict]:
-        with self._lock:
-            src = self._steps if kind == "step" else self._other
-            return [e for e in src if e.get("type") == kind]
-
 
 class Job:
     def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None):
@@ -273,9 +268,3 @@ class JobRegistry:
                     steps=[e for e in evs if e.get("type") == "step"],
                     events=[e for e in evs if e.get("type") != "step"], rows=self.store.rows(run_id),
                     progress=1.0 if status == "done" else 0.0, eta=None)
-
-    def stop_all(self, timeout: float = 5.0) -> None:
-        for j in self.jobs():
-            j.request_stop()
-        for j in self.jobs():
-            j.join(timeout)

@@ -47,18 +47,17 @@ RESULT_COLUMNS = ("method", "fold", *METRICS, "seconds")
 STUDY_COLUMNS = ("study", "config")
 
 
-def rows_to_csv(rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> str:
-    """CSV text of result rows; `extra` columns (e.g. the settings) are added to every row."""
-    extra = extra or {}
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV text of result rows: study/config first, then method, fold, metrics, seconds, then any other keys."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
     lead = [c for c in STUDY_COLUMNS if c in keys]
     main = [c for c in RESULT_COLUMNS if c in keys or not rows]
-    cols = [*lead, *main, *[k for k in keys if k not in main and k not in lead], *extra]
+    cols = [*lead, *main, *[k for k in keys if k not in main and k not in lead]]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(cols)), extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({**r, **extra})
+        w.writerow(r)
     return buf.getvalue()
 
 

@@ -78,7 +78,7 @@ with ui.friendly_errors("Analysing the dataset"):
                                 key=f"{PAGE}_thresholds_{ui.dataset_key()}",
                                 help="built in for the papers' benchmarks (Movie: 1,2,2,0)")
         if th_text.strip():
-            parsed = ui._parse_thresholds(th_text)
+            parsed = ui.parse_thresholds(th_text)
             if parsed is None:
                 c1.error("Thresholds must be four numbers a,b,c,d, e.g. 1,2,2,0")
             elif parsed != tuple(ds.thresholds or ()):

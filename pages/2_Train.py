@@ -152,9 +152,8 @@ def _charts(v: dict) -> None:
 
 @st.fragment(run_every=POLL_SECONDS if running else None)
 def live(run_id: str) -> None:
-    v = reg.view(run_id)
+    v = ui.run_view(run_id)
     if v is None:
-        st.warning(f"Run {run_id} is not here any more.")
         return
     status = v["status"]
     eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""

@@ -65,9 +65,8 @@ if b[1].button("⏹ Stop", disabled=not running, key=f"{PAGE}_stop"):
 
 @st.fragment(run_every=1.0 if running else None)
 def live(run_id: str) -> None:
-    v = reg.view(run_id)
+    v = ui.run_view(run_id)
     if v is None:
-        st.warning(f"Run {run_id} is not here any more.")
         return
     cfg = v["config"]
     if not cfg.get("study"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..config import Param
-from .base import SingleNet, TrainStats
+from .base import SingleNet
 
 DB_KAPPA = 0.05  # prior-bias scale ν_c = κ · log(N/n_c − 1)
 DB_LAMBDA = 2.0  # negative-tolerant scale
@@ -89,4 +89,4 @@ class OFRDB(_OFR):
     kind = "db"
 
 
-__all__ = ["OFRFL", "OFRCB", "OFRDB", "ofr_loss", "TrainStats"]
+__all__ = ["OFRFL", "OFRCB", "OFRDB", "ofr_loss"]

@@ -88,7 +88,7 @@ def state() -> dict[str, Any]:
         if qp.get("study_run"):
             s["study_run"] = qp["study_run"]
         if qp.get("thresholds"):
-            s["thresholds"] = _parse_thresholds(qp["thresholds"])
+            s["thresholds"] = parse_thresholds(qp["thresholds"])
         for p in D.SYNTHETIC_PARAMS:
             if f"syn_{p.name}" in qp:
                 try:
@@ -99,7 +99,7 @@ def state() -> dict[str, Any]:
     return ss["app"]
 
 
-def _parse_thresholds(text: str) -> tuple[float, float, int, int] | None:
+def parse_thresholds(text: str) -> tuple[float, float, int, int] | None:
     try:
         a, b, c, d = (float(v) for v in str(text).split(","))
         return (a, b, int(c), int(d))
@@ -299,6 +299,14 @@ def run_config_base(ds: D.Dataset) -> dict[str, Any]:
     else:
         cfg.update(dataset=s["dataset"])
     return cfg
+
+
+def run_view(run_id: str) -> dict[str, Any] | None:
+    """A run's view (live or from disk) for a polling fragment; a message when it has gone."""
+    v = registry().view(run_id)
+    if v is None:
+        st.warning(f"Run {run_id} is not here any more.")
+    return v
 
 
 def finished_runs_for(ds: D.Dataset) -> list[dict[str, Any]]:
