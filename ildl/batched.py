@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics as Mx
+from . import selection as S
 from .data import Dataset
 from .decouple import binary_kl, decouple, kl, log_nondominant, recombine
 from .methods import TrainStats
-from .methods.amema import AMEMA, MU_MAX
+from .methods.amema import AMEMA
 from .protocol import Scaler, Split
 
 SPARSE_DENSITY = 0.2  # below this fraction of non-zeros the first layer runs as a sparse embedding_bag
@@ -118,11 +119,12 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, device: torch.device, seed: int = 0,
                 emit: Callable[[dict], None] = lambda e: None, stop: threading.Event | None = None,
-                scaling: str = "minmax", step_events: bool = True, sparse: bool | None = None) -> list[dict[str, Any]]:
+                scaling: str = "minmax", step_events: bool = True, sparse: bool | None = None,
+                select: str = S.DEFAULT) -> list[dict[str, Any]]:
     """Train every job's AMEMA model at once; return one result row per job (metrics + seconds)."""
     t0 = time.perf_counter()
     cfgs = [j.cfg for j in jobs]
-    shared = ("epochs", "batch_size", "hidden", "dominant_target")
+    shared = ("epochs", "batch_size", "hidden", "dominant_target", "grad_weighting")
     for key in shared:
         if len({c[key] for c in cfgs}) > 1:
             raise ValueError(f"batched AMEMA needs one value of {key!r} across the batch")
@@ -163,6 +165,8 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
     alpha = _col([c["sharpness"] for c in cfgs]).to(**f64)
     m_ema = _col([c["ema"] for c in cfgs]).to(**f64)
     gamma = _col([c["mu_step"] for c in cfgs]).to(**f64)
+    mu_max = _col([c["mu_max"] for c in cfgs]).to(**f64)
+    weighted = cfgs[0]["grad_weighting"] == "weighted"
     lr = _col([c["lr"] for c in cfgs], torch.float32).to(device)
     wd = _col([c["weight_decay"] for c in cfgs], torch.float32).to(device)
     clip = _col([c["clip"] for c in cfgs], torch.float32).to(device)
@@ -233,7 +237,7 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
             w_ns = torch.where(weig, b + (1 - b) * sig, torch.full_like(r, 0.5))
             w_s = 1 - w_ns
             act = active.float()
-            total = (act * (w_s.float() * L_s + w_ns.float() * L_ns)).sum()
+            total = (act * ((w_s.float() * L_s + w_ns.float() * L_ns) if weighted else (L_s + L_ns))).sum()
             for p in params:
                 p.grad = None
             total.backward()
@@ -257,8 +261,8 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
                         p.addcmul_(v, _bcast(lr_eff, p), value=-1.0)  # θ ← θ − η v
             logged_mu_s, logged_mu_ns = mu_s.clone(), mu_ns.clone()
             upd = active & mome
-            mu_ns = torch.where(upd, (mu_ns + gamma * sig).clamp(0.0, MU_MAX), mu_ns)
-            mu_s = torch.where(upd, (mu_s - gamma * sig).clamp(0.0, MU_MAX), mu_s)
+            mu_ns = torch.where(upd, torch.minimum((mu_ns + gamma * sig).clamp_min(0.0), mu_max), mu_ns)
+            mu_s = torch.where(upd, torch.minimum((mu_s - gamma * sig).clamp_min(0.0), mu_max), mu_s)
             step += active.cpu().numpy()
             if step_events:
                 cols = dict(loss_s=L_s.tolist(), loss_ns=L_ns.tolist(), ema_s=ema_s.tolist(), ema_ns=ema_ns.tolist(),
@@ -272,14 +276,14 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
             break
         pv = predict(val).cpu().numpy()
         for i, j in enumerate(jobs):
-            v = Mx.evaluate(ys_val[i], pv[i, :val.n[i]].astype(np.float64))
-            improved = v["kl"] < best_kl[i]
+            rec = S.val_record(ys_val[i], pv[i, :val.n[i]].astype(np.float64), priors[i])
+            sc = S.score(select, epoch, rec)
+            improved = sc < best_kl[i]
             if improved:
-                best_kl[i], best_epoch[i] = v["kl"], epoch
+                best_kl[i], best_epoch[i] = sc, epoch
                 for bp, p in zip(best, params):
                     bp[i] = p.detach()[i]
-            emit(dict(type="epoch", **j.tag, epoch=epoch, step=int(step[i]), val_kl=v["kl"],
-                      val_chebyshev=v["chebyshev"], best=bool(improved)))
+            emit(dict(type="epoch", **j.tag, epoch=epoch, step=int(step[i]), **rec, best=bool(improved)))
     with torch.no_grad():
         for i in range(M):
             if best_epoch[i]:
@@ -290,7 +294,7 @@ def train_amema(jobs: Sequence[ModelJob], ds: Dataset, head: np.ndarray, *, devi
     out = []
     for i, j in enumerate(jobs):
         pred = pt[i, :te.n[i]].astype(np.float64)
-        row = dict(**j.tag, **Mx.evaluate(ys_te[i], pred, head), seconds=seconds)
+        row = dict(**j.tag, select=select, **Mx.evaluate(ys_te[i], pred, head), seconds=seconds)
         emit(dict(type="fold", **j.tag, metrics={m: row[m] for m in Mx.METRICS}, seconds=seconds,
                   best_epoch=int(best_epoch[i]), stopped=stopped))
         out.append(dict(row=row, pred=pred, test_idx=j.split.test, best_epoch=int(best_epoch[i]), stopped=stopped))

@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="method option, repeatable; 'amema.weig=false' targets one method")
     r.add_argument("--events", help="write every event as a JSON line to this file")
     r.add_argument("--out", required=True, help="CSV with one row per (method, fold)")
+    r.add_argument("--select", default=None, help="model selection: val_kl_balanced (default), val_kl, last, a "
+                   "comma-separated list (one CSV row per rule, the first is primary) or all")
+    r.add_argument("--diagnostic", action="store_true",
+                   help="record test metrics every epoch as 'diag' events (shown, never used for selection)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     a = sub.add_parser("ablate", help="run a built-in ablation study (configs × folds)")
     a.add_argument("--study", required=True, help="amema (WEIG × MOME), dildl (DRDA × DLD), group-dir (criterion × "
@@ -59,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--epochs", type=int)
     a.add_argument("--set", action="append", dest="sets", metavar="KEY=VALUE", help="applies to every config")
     a.add_argument("--sequential", action="store_true", help="train model by model instead of batched")
+    a.add_argument("--select", default=None, help="model-selection rule (default val_kl_balanced)")
     a.add_argument("--device", default="auto")
     a.add_argument("--events", help="write every event as a JSON line to this file")
     a.add_argument("--with-constants", action="store_true",
@@ -199,7 +204,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
     try:
         rows = run_experiment(ds, methods, protocol=a.protocol, folds=a.folds, seed=a.seed, thresholds=thresholds,
-                              settings=settings, device=a.device, emit=emit, scaling=a.scaling, fold_ids=fold_ids)
+                              settings=settings, device=a.device, emit=emit, scaling=a.scaling, fold_ids=fold_ids,
+                              select=a.select, diagnostic=a.diagnostic)
     finally:
         if bar is not None:
             bar.close()
@@ -256,11 +262,12 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
                                  fold_ids=[int(f) for f in a.only_folds.split(",")] if a.only_folds else None,
                                  overrides=overrides, batched=not a.sequential, device=a.device,
                                  emit=(lambda e: ev_fh.write(dumps(e) + "\n")) if ev_fh else (lambda e: None),
-                                 step_events=ev_fh is not None)
+                                 step_events=ev_fh is not None, select=a.select)
     finally:
         if ev_fh is not None:
             ev_fh.close()
-    cols = ["study", "config", "fold", *(METRICS if st.task == "ldl" else st.metrics), "seconds"]
+    cols = ["study", "config", "fold", *(["select"] if st.task == "ldl" else []),
+            *(METRICS if st.task == "ldl" else st.metrics), "seconds"]
     _write_csv(a.out, cols, [r for r in rows if a.with_constants or r["config"] not in studies.CONSTANTS])
     print(studies.markdown_table(studies.table(rows, a.study, ds if isinstance(ds, str) else ds.name)))
     mode = "batched" if not a.sequential and st.method == "amema" else "model by model"

@@ -42,7 +42,8 @@ PARAMS = (
     Param("tau", "float", 1.0, "τ of the logit-adjusted group criterion", 0.0, 5.0),
     Param("lambda1", "float", 0.5, "λ1: weight of the expert regression loss", 0.0, 10.0),
     Param("lambda2", "float", 1.0, "λ2: weight of the group classification loss", 0.0, 10.0),
-    Param("temperature", "float", 2.0, "t of the group-contrastive similarity exp(cos/t)", 0.01, 100.0),
+    Param("temperature", "float", 2.5, "t of the group-contrastive similarity exp(cos/t) (the paper's 2.5; spec §4 "
+          "writes 2)", 0.01, 100.0),
     Param("contrastive", "bool", True, "use the ordinal group-contrastive loss L_grc"),
     Param("loss", "choice", "l2", "regression loss of mse / lds", choices=("l2", "l1")),
 )

@@ -12,6 +12,7 @@ import traceback
 from typing import Any
 
 from . import data as D
+from . import selection as S
 from .runs import RunStore, RunWriter
 from .trainer import method_config, run_experiment
 from .methods import parse
@@ -19,7 +20,7 @@ from .methods import parse
 RUN_DEFAULTS: dict[str, Any] = dict(dataset="synthetic", dataset_kw={}, protocol="ildl", folds=10, fold_ids=[0],
                                     seed=0, thresholds=None, methods=["ldl-kl"], settings={}, device="auto",
                                     scaling="minmax", study=None, chunk_folds=2, task="ldl", groups=10,
-                                    imbalance=100.0, test_priors=["uniform"], seeds=1)
+                                    imbalance=100.0, test_priors=["uniform"], seeds=1, select=None, diagnostic=False)
 
 
 def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -28,6 +29,8 @@ def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown run option(s) {sorted(unknown)}")
     out = {**RUN_DEFAULTS, **cfg}
+    out["select"] = S.parse(out["select"])
+    out["diagnostic"] = bool(out["diagnostic"])
     if out["task"] in ("dir", "lt") and not out["study"]:  # the other two tasks: their own methods and declared parameters
         from . import groupdir, longtail
         from .config import resolve
@@ -152,7 +155,7 @@ class Job:
         self._writer.event(ev)
 
     def _on_fold(self, out: dict[str, Any]) -> None:
-        self.rows.append(out["row"])
+        self.rows.extend(out.get("rows", [out["row"]]))
         self._writer.results(self.rows)
         if "test_idx" in out:  # label-distribution predictions (what the Decoupling and Compare pages read)
             self._writer.predictions(out["row"].get("config") or out["row"]["method"], out["row"]["fold"],
@@ -166,7 +169,7 @@ class Job:
         run_study(c["study"], ds, protocol=c["protocol"], folds=c["folds"], seed=c["seed"], thresholds=c["thresholds"],
                   fold_ids=c["fold_ids"], overrides=c["settings"][c["methods"][0]], chunk_folds=c["chunk_folds"],
                   device=c["device"], emit=self._emit, stop=self.stop_event, on_fold=self._on_fold,
-                  scaling=c["scaling"])
+                  scaling=c["scaling"], select=c["select"][0])
 
     def _run_dir(self, c: dict[str, Any], n_folds: int) -> None:
         from . import groupdir
@@ -207,7 +210,7 @@ class Job:
                 run_experiment(ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
                                thresholds=c["thresholds"], settings=c["settings"], device=c["device"],
                                emit=self._emit, stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"],
-                               on_fold=self._on_fold)
+                               on_fold=self._on_fold, select=c["select"], diagnostic=c["diagnostic"])
             final = "stopped" if self.stop_event.is_set() else "done"
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
             error = f"{type(e).__name__}: {e}"

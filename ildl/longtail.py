@@ -32,6 +32,8 @@ PARAMS = (
     Param("tau", "float", 1.0, "τ of the logit-adjusted loss CE(f + τ log p_s)", 0.0, 5.0),
     Param("alpha", "float", 0.1, "α: weight of LADE's regulariser", 0.0, 10.0),
     Param("lam", "float", 0.1, "λ: LADE's second-order term", 0.0, 10.0),
+    Param("mask_absent", "bool", True, "LADE: leave classes absent from the batch out of the regulariser (spec §5); "
+          "off = the reference code, which keeps them (their first term is 0)"),
 )
 # ImageNet-LT's shot split (many > 100, few < 20 training images) with a 1280-image head class, scaled to
 # the data: many > 100/1280 · n_max, few < 20/1280 · n_max.
@@ -145,8 +147,10 @@ def shifted_test_set(data: LTData, p_t: np.ndarray, seed: int = 0) -> np.ndarray
 
 
 # --------------------------------------------------------------------------- losses
-def lade_regulariser(logits: torch.Tensor, y: torch.Tensor, prior: torch.Tensor, lam: float = 0.1) -> torch.Tensor:
-    """L_LADE = −Σ_c p_s(c)·est_c over classes present in the batch (LADE eq. 13, spec §5), where
+def lade_regulariser(logits: torch.Tensor, y: torch.Tensor, prior: torch.Tensor, lam: float = 0.1,
+                     mask_absent: bool = True) -> torch.Tensor:
+    """L_LADE = −Σ_c p_s(c)·est_c over classes present in the batch (LADE eq. 13, spec §5; with
+    `mask_absent` off, over every class as the reference code does), where
     est_c = mean_{i: y_i = c} f_c(x_i) − second_c − λ·second_c²,
     second_c = logsumexp_i(f_c(x_i) − log p_s(c) − log C) − log N.   logits (N, C), y (N,), prior (C,)."""
     N, C = logits.shape
@@ -155,7 +159,7 @@ def lade_regulariser(logits: torch.Tensor, y: torch.Tensor, prior: torch.Tensor,
     first = (logits * onehot).sum(0) / n_c.clamp_min(1)
     second = torch.logsumexp(logits - torch.log(prior)[None, :] - np.log(C), dim=0) - np.log(N)
     est = first - second - lam * second**2
-    present = (n_c > 0).float()
+    present = (n_c > 0).float() if mask_absent else torch.ones_like(n_c)
     return -(est * prior * present).sum()
 
 
@@ -167,8 +171,8 @@ def loss(method: str, logits: torch.Tensor, y: torch.Tensor, log_prior: torch.Te
     if method == "balanced-softmax":  # CE(f + log n_y): log n_c = log p_s(c) + const, the constant cancels
         return F.cross_entropy(logits + log_prior, y)
     if method == "lade":
-        return F.cross_entropy(logits + log_prior, y) + cfg["alpha"] * lade_regulariser(logits, y, log_prior.exp(),
-                                                                                           cfg["lam"])
+        return F.cross_entropy(logits + log_prior, y) + cfg["alpha"] * lade_regulariser(
+            logits, y, log_prior.exp(), cfg["lam"], cfg.get("mask_absent", True))
     raise ValueError(f"unknown long-tailed method '{method}' ({', '.join(METHODS)})")
 
 

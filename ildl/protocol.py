@@ -68,10 +68,14 @@ def head_labels(Y: np.ndarray, kept_sets: Sequence[np.ndarray], ratio: float = H
     return mass > ratio * mass.min()
 
 
-def _val_split(kept: np.ndarray, fold: int, seed: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+def _val_split(kept: np.ndarray, seed: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val): `n_val` of the kept samples, drawn as the RDA reference code draws them
+    (`train_test_split(…, test_size=20, shuffle=True, random_state=seed)` over the kept set in index order)."""
+    from sklearn.model_selection import train_test_split
+
     n_val = min(n_val, max(1, len(kept) // 5))  # tiny training sets still keep most samples for training
-    perm = np.random.default_rng([seed, fold]).permutation(len(kept))
-    return np.sort(kept[perm[n_val:]]), np.sort(kept[perm[:n_val]])
+    tr, va = train_test_split(np.arange(len(kept)), test_size=n_val, shuffle=True, random_state=seed)
+    return np.sort(kept[tr]), np.sort(kept[va])
 
 
 def _check_folds(ds: Dataset, folds: int) -> None:
@@ -82,8 +86,9 @@ def _check_folds(ds: Dataset, folds: int) -> None:
 
 
 def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int = 0,
-                  thresholds: Sequence[float] | None = None, n_val: int = N_VAL) -> Protocol:
-    """Build the splits. `seed` feeds KFold's random_state (0 is the papers' protocol) and the val split."""
+                  thresholds: Sequence[float] | None = None, n_val: int = N_VAL, val_seed: int | None = None) -> Protocol:
+    """Build the splits. `seed` feeds KFold's random_state (0 is the papers' protocol) and, unless `val_seed`
+    is given, the validation split (the RDA reference draws it with its run seed on fixed folds)."""
     _check_folds(ds, folds)
     kf = KFold(n_splits=folds, shuffle=True, random_state=seed)
     if name == "ildl":
@@ -102,7 +107,7 @@ def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int
         kept = tr[ildl_filter(ds.Y[tr], th)] if th is not None else tr
         if len(kept) < 2:
             raise DataError(f"{ds.name}: fold {f} keeps {len(kept)} training sample(s) under thresholds {th}")
-        train, val = _val_split(kept, f, seed, n_val)
+        train, val = _val_split(kept, seed if val_seed is None else val_seed, n_val)
         splits.append(Split(fold=f, train=train, val=val, test=np.sort(te)))
     head = head_labels(ds.Y, [s.kept for s in splits])
     return Protocol(name=name, splits=splits, head=head, thresholds=th)

@@ -43,7 +43,7 @@ def dumps(o: Any) -> str:
     return json.dumps(o, default=_json_default)
 
 
-RESULT_COLUMNS = ("method", "fold", *METRICS, "seconds")
+RESULT_COLUMNS = ("method", "fold", "select", *METRICS, "seconds")
 STUDY_COLUMNS = ("study", "config")
 
 
@@ -172,7 +172,7 @@ class RunStore:
         for r in csv.DictReader(io.StringIO(text)):
             row: dict[str, Any] = {}
             for k, v in r.items():
-                if k in ("method", "config", "study", "test_prior", "settings"):
+                if k in ("method", "config", "study", "test_prior", "settings", "select"):
                     row[k] = v
                 elif k in ("fold", "seed") and v not in (None, ""):
                     row[k] = int(v)

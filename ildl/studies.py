@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as Mx
+from . import selection as S
 from .batched import ModelJob, train_amema
 from .data import Dataset
 from .device import resolve as resolve_device
@@ -114,7 +115,7 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
               batched: bool = True, chunk_folds: int | None = None, device: str = "auto",
               emit: Callable[[dict], None] = lambda e: None, stop: threading.Event | None = None,
               on_fold: Callable[[dict], None] | None = None, scaling: str = "minmax",
-              step_events: bool = True) -> list[dict[str, Any]]:
+              step_events: bool = True, select: str | None = None) -> list[dict[str, Any]]:
     """Every (configuration, fold) of a study: rows `study, config, fold, <metrics>, seconds`.
 
     `overrides` apply to every configuration (e.g. fewer epochs); `chunk_folds` trains that many folds per
@@ -129,12 +130,14 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
     proto = protocol if isinstance(protocol, Protocol) else make_protocol(
         ds, protocol, folds=folds, seed=seed, thresholds=thresholds)
     dev = resolve_device(device)
+    rule = S.parse(select)[0]
     spec = parse(st.method)
     cfgs = {c: method_config(spec, {**(overrides or {}), **ov}) for c, ov in st.configs.items()}
     splits = [s for s in proto.splits if fold_ids is None or s.fold in set(fold_ids)]
     rows: list[dict[str, Any]] = []
 
     def done(out: dict[str, Any]) -> None:
+        out["rows"] = [out["row"]]  # a study reports its one rule; the row carries study and config
         rows.append(out["row"])
         if on_fold is not None:
             on_fold(out)
@@ -154,7 +157,7 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
             jobs = [ModelJob(cfgs[c], s, dict(study=name, config=c, method=st.method, fold=s.fold))
                     for s in part for c in st.configs]
             for out in train_amema(jobs, ds, proto.head, device=dev, seed=seed, emit=emit, stop=stop,
-                                   scaling=scaling, step_events=step_events):
+                                   scaling=scaling, step_events=step_events, select=rule):
                 if not out["stopped"]:
                     done(out)
         else:
@@ -164,7 +167,8 @@ def run_study(name: str, ds: Dataset, *, protocol: str | Protocol = "ildl", fold
                         return rows
                     tag = dict(study=name, config=c)
                     out = fit_fold(spec, cfgs[c], ds, s, proto.head, device=dev, seed=seed,
-                                   emit=lambda e, tag=tag: emit({**e, **tag}), stop=stop, scaling=scaling)
+                                   emit=lambda e, tag=tag: emit({**e, **tag}), stop=stop, scaling=scaling,
+                                   select=[rule])
                     if out["stopped"]:
                         return rows
                     out["row"] = dict(study=name, config=c, **out["row"])

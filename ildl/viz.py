@@ -88,8 +88,9 @@ def steps_frame(steps: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(list(steps))
 
 
-def epochs_frame(events: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([e for e in events if e.get("type") == "epoch"])
+def epochs_frame(events: Iterable[dict[str, Any]], kind: str = "epoch") -> pd.DataFrame:
+    """Per-epoch events of one type (`epoch`: validation; `diag`: the test diagnostic) as a frame."""
+    return pd.DataFrame([e for e in events if e.get("type") == kind])
 
 
 def _traces(df: pd.DataFrame, ys: Sequence[str], x: str, smoothing: float, xa: str = "x", ya: str = "y",
@@ -168,8 +169,11 @@ def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX, by: 
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows)
+    by = [b for b in by if b in df.columns]
+    if "select" in by:  # constant predictors have no epoch to select
+        df["select"] = df["select"].fillna("-")
     out = []
-    for key, g in df.groupby(list(by), sort=False):
+    for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         r = {**dict(zip(by, key)), "folds": len(g)}
         for k in metrics:

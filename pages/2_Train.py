@@ -5,6 +5,7 @@ import streamlit as st
 
 from ildl import groupdir as GD
 from ildl import longtail as LT
+from ildl import selection as SEL
 from ildl import viz
 from ildl.methods import REGISTRY
 from ildl.runs import dumps
@@ -76,6 +77,15 @@ pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc", disabled=task != "
 seed = c[2].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
 device = c[3].selectbox("device", devices, key=f"{PAGE}_device")
+if task == "ldl":
+    c = st.columns([2, 2, 4])
+    rules = list(SEL.RULES)
+    select = c[0].selectbox("model selection", rules, index=rules.index(SEL.DEFAULT), key=f"{PAGE}_select",
+                            format_func=lambda r: f"{r} — {SEL.RULES[r]}",
+                            help="which epoch's weights are reported; the validation samples come from the "
+                                 "imbalanced training part, so plain validation KL favours the training prior")
+    diagnostic = c[1].toggle("record the test curve (diagnostic)", key=f"{PAGE}_diag",
+                             help="test metrics every epoch, drawn against validation; never used for selection")
 
 view = reg.view(s["run"]) if s.get("run") else None
 running = bool(view and view["live"] and view["status"] in ("queued", "running"))
@@ -105,6 +115,7 @@ if start:
             if ds is not None:
                 name = method + ("+pc" if pc else "")
                 cfg = dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
+                           select=[select], diagnostic=bool(diagnostic),
                            fold_ids=sorted(folds), seed=int(seed), device=device)
                 job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
         else:
@@ -132,8 +143,12 @@ def _charts(v: dict) -> None:
         steps = steps.rename(columns={"seed": "fold"})
     if task_ == "ldl":
         terms = list(REGISTRY[trained.split("+")[0]].step_terms)
-        val = dict(df=epochs, ys=["val_kl", "val_chebyshev"], x="epoch",
-                   title="Validation (20 held-out training samples)")
+        diag = viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag")
+        if not diag.empty:  # the learner sees validation improve while test gets worse (label shift)
+            epochs = epochs.merge(diag[["fold", "epoch", "test_kl"]], on=["fold", "epoch"], how="left")
+        val = dict(df=epochs, ys=["val_kl", "val_kl_balanced", "test_kl"], x="epoch", log_y=True,
+                   title="Validation KL (plain, label-balanced) vs test KL (diagnostic)" if not diag.empty else
+                   "Validation KL: plain and label-balanced (20 held-out training samples)")
     else:
         terms = [t for t in ("loss", "grc", "mse", "cls") if t in steps]
         val = dict(df=epochs, ys=["test_mae", "group_acc"], x="epoch", title="Test MAE and group accuracy per epoch") \
@@ -166,7 +181,8 @@ def live(run_id: str) -> None:
         task_ = v["config"].get("task", "ldl")
         st.subheader("Test results (mean ± std over the finished folds / seeds)")
         st.dataframe(viz.results_table(v["rows"], viz.TASK_METRICS[task_],
-                                       by=("method", "test_prior") if task_ == "lt" else ("method",)), hide_index=True)
+                                       by={"lt": ("method", "test_prior"), "ldl": ("method", "select")}.get(
+                                           task_, ("method",))), hide_index=True)
         for line in viz.verdicts(v["rows"]) if task_ == "ldl" else []:
             st.markdown(line)
     if running and status not in ("queued", "running"):

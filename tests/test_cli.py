@@ -6,7 +6,7 @@ import scipy.io as sio
 
 from ildl.cli import main
 
-COLS = ["method", "fold", "chebyshev", "clark", "canberra", "kl", "cosine", "intersection", "euclidean",
+COLS = ["method", "fold", "select", "chebyshev", "clark", "canberra", "kl", "cosine", "intersection", "euclidean",
         "euclidean_tail", "euclidean_head", "seconds"]
 
 
@@ -21,7 +21,7 @@ def test_run_synthetic_writes_csv_and_events(tmp_path, capsys):
                "--epochs", "3", "--events", str(ev), "--out", str(out), "--quiet"])
     assert rc == 0
     rows = read(out)
-    assert list(rows[0])[:12] == COLS and [r["method"] for r in rows] == ["uniform", "ldl-kl"]
+    assert list(rows[0])[:13] == COLS and [r["method"] for r in rows] == ["uniform", "ldl-kl"]
     assert all(np.isfinite(float(r["kl"])) for r in rows)
     events = [json.loads(line) for line in ev.read_text().splitlines()]
     assert {"method", "fold", "type"} <= set(events[0]) and any(e["type"] == "epoch" for e in events)

@@ -54,8 +54,29 @@ def test_ofr_cb_and_db_pieces_hand_computed():
     z = 2 * z * (1 - y) + z * y
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     w = (1 - p) ** 2 * db_rebalance(Y, mass).numpy()
-    want = np.mean(w * y * np.log(y / p))
+    logits_only = np.mean(w * y * np.log(y / p))
+    assert ofr_loss(Z, Y, mass, 10, gamma=2.0, db=True, neg_weight=False).item() == pytest.approx(logits_only)
+    # the reference code also scales the weight's negative part back: w ← w/2·(1 − y) + w·y
+    want = np.mean(w * (y + (1 - y) / 2) * y * np.log(y / p))
     assert ofr_loss(Z, Y, mass, 10, gamma=2.0, db=True).item() == pytest.approx(want)
+    assert want < logits_only
+
+
+def test_db_negative_weights_hand_computed():
+    """One sample, two labels, γ = 0, equal masses: every factor written out by hand."""
+    y = torch.tensor([[0.75, 0.25]], dtype=torch.float64)
+    z = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    mass = torch.tensor([2.0, 2.0], dtype=torch.float64)
+    # prior shift −0.05·log(4/2 − 1) = 0; negative-tolerant logits 2·0·(1 − y) + 0·y = 0 → p = [½, ½]
+    # rebalance r_c = (1/2)/(0.75/2 + 0.25/2) = 1 → w = σ(10·0.1) + 0.1 for both labels
+    rb = 1 / (1 + math.exp(-1.0)) + 0.1
+    # negative part scaled back: w_c ← w/2·(1 − y_c) + w·y_c
+    w = [rb * (0.25 / 2 + 0.75), rb * (0.75 / 2 + 0.25)]
+    ell = [0.75 * math.log(0.75 / 0.5), 0.25 * math.log(0.25 / 0.5)]
+    want = (w[0] * ell[0] + w[1] * ell[1]) / 2
+    assert ofr_loss(z, y, mass, 4, gamma=0.0, db=True).item() == pytest.approx(want, rel=1e-9)
+    assert ofr_loss(z, y, mass, 4, gamma=0.0, db=True, neg_weight=False).item() == pytest.approx(
+        rb * (ell[0] + ell[1]) / 2, rel=1e-9)
 
 
 def test_gaussian_kl_and_similarity_hand_computed():
@@ -82,7 +103,7 @@ def test_dildl_half_alpha_renorm_is_half_kl_with_factor_back():
 
 
 def test_amema_one_step_is_heavy_ball_and_mu_follows_algorithm_1():
-    m = make("amema", {"clip": 0.0})
+    m = make("amema", {"clip": 0.0, "lr": 0.5})  # a large step, so that the update is visible
     x = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
     y = torch.softmax(torch.randn(5, 3, generator=torch.Generator().manual_seed(1)), -1)
     before = {k: copy.deepcopy(net.state_dict()) for k, net in m.modules().items()}

@@ -12,8 +12,11 @@ Per step:
   v ← μ v + ∇θ(w·L_branch); θ ← θ − η v                                  (heavy-ball SGD per branch)
   δ = σ(α(r−1)); μ_ns += γδ; μ_s −= γδ; both kept in [0, 0.999]          (adaptive momenta)
 Prediction recombines (spec §2): k̂ = argmax p̄, q = p̄_k̂, p̂ from the non-dominant branch.
-Choices the paper leaves open: η (lr, default 0.5, the lowest *validation* KL on Movie folds 0–2 and the synthetic default among
-0.01/0.05/0.1/0.5), γ (1e-3), gradient-clipping norm (1.0), the momentum update after the step.
+Training setup as the paper's Implementation Details state it: SGD with gradient clipping, lr 0.001,
+batch 64, at most 50 epochs, μ⁰ = 0.75 / 0.95, b = 0.2, α = 5. Declared and switchable, because the paper
+leaves them open: the clip norm (1.0), the EMA factor m (0.9), the momentum step γ (1e-3), the momentum
+bounds [0, `mu_max` = 0.999], whether each branch steps on ∇(w·L) (default) or on Alg. 1 line 15's
+unweighted ∇L (`grad_weighting`), and the momentum update after the parameter step.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ class AMEMA(Method):
     name = "amema"
     title = "AMEMA — two branches, EMA loss weights, adaptive branch momenta"
     paper = "Gao, Sun et al. AMEMA: decoupled imbalanced LDL with adaptive momentum and EMA weighting. AAAI, 2026."
-    defaults = {"batch_size": 64, "epochs": 50, "lr": 0.5, "weight_decay": 0.0}
+    defaults = {"batch_size": 64, "epochs": 50, "lr": 1e-3, "weight_decay": 0.0}
     params = (
         Param("b", "float", 0.2, "floor b of the non-dominant weight: w_ns ∈ [b, 1]", 0.0, 1.0),
         Param("sharpness", "float", 5.0, "α in σ(α(r − 1)) for weights and momentum steps", 0.0, 100.0),
@@ -41,10 +44,15 @@ class AMEMA(Method):
         Param("mu_s0", "float", 0.75, "initial momentum μ_s of the dominant branch", 0.0, MU_MAX),
         Param("mu_ns0", "float", 0.95, "initial momentum μ_ns of the non-dominant branch", 0.0, MU_MAX),
         Param("mu_step", "float", 1e-3, "γ: momentum change per step, scaled by δ = σ(α(r − 1))", 0.0, 0.1),
+        Param("mu_max", "float", MU_MAX, "upper bound of both momenta (the paper names none; μ_ns reaches 0.999 "
+              "within ~100 steps on Movie, after which it stops moving)", 0.5, 0.9999),
         Param("shared_mu", "float", 0.9, "the one momentum of both branches when `mome` is off", 0.0, MU_MAX),
         Param("clip", "float", 1.0, "gradient-norm clipping per branch (0 = off)", 0.0, 1e6),
         Param("weig", "bool", True, "EMA branch weights (off: fixed 0.5 / 0.5)"),
         Param("mome", "bool", True, "adaptive branch momenta (off: one shared momentum)"),
+        Param("grad_weighting", "choice", "weighted", "weighted: each branch steps on ∇(w·L) (the weights steer "
+              "training); unweighted: ∇L as Alg. 1 line 15 writes it (then w only changes the logged loss)",
+              choices=("weighted", "unweighted")),
         Param("dominant_target", "choice", "binary", "dominant-branch target: binary [d_k, 1−d_k] keeps the degree "
               "learnable; onehot is the paper-literal D̄ and throws the degree away", choices=("binary", "onehot")),
     )
@@ -94,7 +102,7 @@ class AMEMA(Method):
         for opt, net, w, loss, mu in ((self.opt_s, self.net_s, w_s, loss_s, self.mu_s),
                                       (self.opt_ns, self.net_ns, w_ns, loss_ns, self.mu_ns)):
             opt.zero_grad(set_to_none=True)
-            (w * loss).backward()
+            ((w if c["grad_weighting"] == "weighted" else 1.0) * loss).backward()
             if c["clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), c["clip"])
             opt.param_groups[0]["momentum"] = mu
@@ -104,8 +112,8 @@ class AMEMA(Method):
                    mu_s=self.mu_s, mu_ns=self.mu_ns)
         if c["mome"]:  # after the step: the momenta used this step are the ones logged
             delta = _sigmoid(c["sharpness"] * (r - 1))
-            self.mu_ns = min(max(self.mu_ns + c["mu_step"] * delta, 0.0), MU_MAX)
-            self.mu_s = min(max(self.mu_s - c["mu_step"] * delta, 0.0), MU_MAX)
+            self.mu_ns = min(max(self.mu_ns + c["mu_step"] * delta, 0.0), c["mu_max"])
+            self.mu_s = min(max(self.mu_s - c["mu_step"] * delta, 0.0), c["mu_max"])
         return out
 
     @torch.no_grad()
