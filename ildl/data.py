@@ -58,6 +58,31 @@ class DataError(ValueError):
     """Bad input data; the message is meant for the person who supplied it."""
 
 
+def check_thresholds(th: Any, n_labels: int | None = None) -> tuple[float, float, int, int]:
+    """ILDL thresholds a, b, c, d: a and b finite numbers, c and d whole label indices (2.0 is 2, 2.7 is
+    refused, not truncated), inside [0, L − 1] when L is given."""
+    try:
+        vals = [float(v) for v in th]
+    except (TypeError, ValueError):
+        raise DataError(f"ILDL thresholds must be four numbers a,b,c,d, got {th!r}") from None
+    if len(vals) != 4:
+        raise DataError(f"ILDL thresholds must be four numbers a,b,c,d, got {len(vals)}")
+    if not all(np.isfinite(vals)):
+        raise DataError(f"ILDL thresholds must be finite numbers, got {th!r}")
+    a, b, c, d = vals
+    if c != int(c) or d != int(d):
+        raise DataError(f"ILDL thresholds: c and d are label indices and must be whole numbers, got c={c:g}, d={d:g}")
+    c, d = int(c), int(d)
+    if n_labels is not None and not (0 <= c < n_labels and 0 <= d < n_labels):
+        raise DataError(f"ILDL thresholds: label indices c={c}, d={d} must lie in [0, {n_labels - 1}]")
+    return a, b, c, d
+
+
+def parse_thresholds(text: str) -> tuple[float, float, int, int]:
+    """'1,2,2,0' → (1.0, 2.0, 2, 0), checked (`check_thresholds`)."""
+    return check_thresholds([t for t in str(text).replace(";", ",").split(",") if t.strip()])
+
+
 @dataclass
 class Dataset:
     name: str

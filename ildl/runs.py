@@ -43,21 +43,25 @@ def dumps(o: Any) -> str:
     return json.dumps(o, default=_json_default)
 
 
-RESULT_COLUMNS = ("method", "fold", "select", *METRICS, "seconds")
+RESULT_COLUMNS = ("method", "fold", "test_prior", "select", *METRICS, "seconds")
 STUDY_COLUMNS = ("study", "config")
 
 
-def rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV text of result rows: study/config first, then method, fold, metrics, seconds, then any other keys."""
+def rows_to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """CSV text of result rows in `columns` order (default: study/config, method, fold, rule, the label-distribution
+    metrics, then any other key, seconds last). NaN is written as an empty cell."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    lead = [c for c in STUDY_COLUMNS if c in keys]
-    main = [c for c in RESULT_COLUMNS if c in keys or not rows]
-    cols = [*lead, *main, *[k for k in keys if k not in main and k not in lead]]
+    if columns is None:
+        lead = [c for c in STUDY_COLUMNS if c in keys]
+        main = [c for c in RESULT_COLUMNS if c != "seconds" and (c in keys or not rows)]
+        rest = [k for k in keys if k not in main and k not in lead and k != "seconds"]
+        columns = [*lead, *main, *rest, *(["seconds"] if "seconds" in keys or not rows else [])]
+    cols = columns
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(cols)), extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow(r)
+        w.writerow({k: "" if isinstance(v, float) and v != v else v for k, v in r.items()})
     return buf.getvalue()
 
 
@@ -75,11 +79,13 @@ class RunWriter:
             if ev.get("type") != "step":  # flush at epoch granularity: cheap, and a crash loses < 1 epoch
                 self._fh.flush()
 
-    def predictions(self, method: str, fold: int, test_idx: np.ndarray, pred: np.ndarray) -> None:
-        """Test-fold predictions of one (method, fold): what the Decoupling and Compare pages show."""
+    def predictions(self, method: str, fold: int, test_idx: np.ndarray, pred: np.ndarray, **extra: np.ndarray) -> None:
+        """Test-fold predictions of one (method, fold): what the Decoupling and Compare pages show (dir runs add
+        the predicted and true groups)."""
         d = self.path / "pred"
         d.mkdir(exist_ok=True)
-        np.savez_compressed(d / f"{method}__f{fold}.npz", idx=np.asarray(test_idx), pred=np.asarray(pred, np.float32))
+        np.savez_compressed(d / f"{method}__f{fold}.npz", idx=np.asarray(test_idx), pred=np.asarray(pred, np.float32),
+                            **{k: np.asarray(v) for k, v in extra.items()})
 
     def results(self, rows: list[dict[str, Any]]) -> None:
         (self.path / "results.csv").write_text(rows_to_csv(rows), encoding="utf-8")
