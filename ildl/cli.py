@@ -97,7 +97,8 @@ def _settings(methods: Sequence[str], task: str, sets: dict[str, str], epochs: i
 
 
 def _writable(path: str | None, what: str) -> None:
-    """Fail now, not after hours of training, if `path` cannot be written."""
+    """Fail now, not after hours of training, if `path` cannot be written: try opening it for appending
+    (permission bits alone say nothing to root), and leave no file behind."""
     if not path:
         return
     p = Path(path)
@@ -106,8 +107,14 @@ def _writable(path: str | None, what: str) -> None:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"{what} {path}: folder {parent} does not exist")
-    if (p.exists() and not os.access(p, os.W_OK)) or (not p.exists() and not os.access(parent, os.W_OK)):
-        raise ValueError(f"{what} {path}: not writable")
+    existed = p.exists()
+    try:
+        with open(p, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {path}: not writable ({e.strerror or type(e).__name__})") from None
+    if not existed:
+        p.unlink(missing_ok=True)
 
 
 def _folds(text: str | None) -> list[int] | None:

@@ -25,7 +25,7 @@ import torch
 from . import events as E
 from . import selection as S
 from .methods import MethodSpec, parse
-from .stack import Params, Rows, bcast, pad
+from .stack import Params, Rows, bcast, copy_models, pad
 from .tasks import Fold, Task
 
 Emit = Callable[[dict[str, Any]], None]
@@ -62,6 +62,47 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. dir's (predicted, true) test groups
 
 
+class Trainer:
+    """M models of one method as one computation: stacked parameters, optimisers, clipping and method state.
+    `step` takes one batch for all models; `predict` runs them on stacked rows. The engine's loop drives it;
+    tests drive it with hand-made batches."""
+
+    def __init__(self, cls: type, cfgs: Sequence[dict[str, Any]], stats: Sequence[dict[str, Any]],
+                 dims: dict[str, int], seeds: Sequence[int], device: torch.device = torch.device("cpu")):
+        self.method = cls(cfgs, stats, dims, device)
+        self.M = len(cfgs)
+        self.device = device
+        with _INIT_LOCK:
+            models = []
+            for seed in seeds:
+                torch.manual_seed(seed)
+                models.append(self.method.build())
+        self.P = Params.stack(models, device)
+        self.names = list(self.P)
+        self.groups = self.method.groups(self.P)
+        self.state = self.method.init_state()
+
+    def step(self, batch, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One optimiser step of every model with a batch (`active` (M,), default: any real row)."""
+        active = batch.mask.any(1) if active is None else active
+        method, P = self.method, self.P
+        terms, new_state = method.loss(P, batch, self.state)
+        self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in new_state.items()}
+        objective = torch.where(active, terms.pop("_objective", terms["loss"]), 0.0)
+        grads = torch.autograd.grad(objective.sum(), [P[n] for n in self.names], allow_unused=True)
+        grad = {n: g if g is not None else torch.zeros_like(P[n]) for n, g in zip(self.names, grads)}
+        method.before_step(self.groups, self.state)
+        for grp in self.groups:
+            gs = [grad[n] for n in grp.names]
+            grp.opt.step(gs, active, grp.clip(gs, active) if grp.clip is not None else None)
+        self.state = method.after_step(self.state, terms, active)
+        return {k: v.detach() for k, v in terms.items() if not k.startswith("_")}
+
+    @torch.no_grad()
+    def predict(self, x) -> Any:
+        return self.method.predict(self.P, x)
+
+
 def stack_key(job: Job) -> tuple:
     """Jobs with equal keys can share a stack: same method class, shapes and dims."""
     cls = job.spec.entry.cls
@@ -87,25 +128,17 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     """Train one stack (jobs sharing a `stack_key`); one Result per job, in order."""
     t0 = time.perf_counter()
     M = len(jobs)
-    cls = jobs[0].spec.entry.cls
-    method = cls([j.cfg for j in jobs], [j.fold.stats for j in jobs], jobs[0].dims, device)
-    with _INIT_LOCK:
-        models = []
-        for j in jobs:
-            torch.manual_seed(j.seed)
-            models.append(method.build())
-    P = Params.stack(models, device)
-    names = list(P)
-    groups = method.groups(P)
-    state = method.init_state()
+    stack = Trainer(jobs[0].spec.entry.cls, [j.cfg for j in jobs], [j.fold.stats for j in jobs], jobs[0].dims,
+                  [j.seed for j in jobs], device)
+    method, P = stack.method, stack.P
     rules = [r for r in select if r in task.select_rules] or [task.select_rules[0]]
 
-    tr = Rows([j.fold.x["train"] for j in jobs], device)
+    rows_tr = Rows([j.fold.x["train"] for j in jobs], device)
     n_val = [j.fold.n("val") for j in jobs]
-    val = Rows([j.fold.x["val"] for j in jobs], device, tr.sparse) if any(n_val) else None
-    te = Rows([j.fold.x["test"] for j in jobs], device, tr.sparse)
+    val = Rows([j.fold.x["val"] for j in jobs], device, rows_tr.sparse) if any(n_val) else None
+    te = Rows([j.fold.x["test"] for j in jobs], device, rows_tr.sparse)
     watched = [task.watch(j.fold) for j in jobs]
-    watch = Rows([w[0] for w in watched], device, tr.sparse) if all(w is not None for w in watched) else None
+    watch = Rows([w[0] for w in watched], device, rows_tr.sparse) if all(w is not None for w in watched) else None
     Y = {k: pad([j.fold.y["train"][k] for j in jobs], device, fill=task.pad.get(k, 0.0))
          for k in jobs[0].fold.y["train"]}
     bs, n_epochs = method.cfg["batch_size"], method.cfg["epochs"]
@@ -113,7 +146,7 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     order_gens = [torch.Generator().manual_seed(j.seed) for j in jobs]
     noise_gens = [torch.Generator().manual_seed(j.seed + NOISE_OFFSET) for j in jobs]
     for i, j in enumerate(jobs):
-        emit(E.make("start", j.tag, config=j.cfg, n_train=tr.n[i], n_val=n_val[i], n_test=te.n[i],
+        emit(E.make("start", j.tag, config=j.cfg, n_train=rows_tr.n[i], n_val=n_val[i], n_test=te.n[i],
                     device=str(device), stack=M, select=rules, diagnostic=diagnostic,
                     watch_true=watched[i][1] if watched[i] is not None else None))
 
@@ -121,12 +154,12 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
                     params=None if r == "last" else P.copy()) for r in rules}
     steps = np.zeros(M, int)
     ar = torch.arange(M, device=device)[:, None]
-    n_steps = max(math.ceil(n / bs) for n in tr.n) if max(tr.n) else 0
+    n_steps = max(math.ceil(n / bs) for n in rows_tr.n) if max(rows_tr.n) else 0
     stopped = False
     for epoch in range(1, n_epochs + 1):
         order = torch.full((M, max(n_steps, 1) * bs), -1, dtype=torch.long)
         for i, g in enumerate(order_gens):  # each model's own permutation of its own fold
-            order[i, :tr.n[i]] = torch.randperm(tr.n[i], generator=g)
+            order[i, :rows_tr.n[i]] = torch.randperm(rows_tr.n[i], generator=g)
         order = order.to(device)
         sums: list[dict[str, float]] = [{} for _ in range(M)]
         for s in range(n_steps):
@@ -138,22 +171,10 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
             rows = idx.clamp_min(0)
             counts = mask.sum(1).tolist()
             active = mask.any(1)
-            batch = _batch(tr, rows, Y, ar, mask, counts, noise_gens, device)
-            terms, new_state = method.loss(P, batch, state)
-            state = {k: torch.where(bcast(active, v), v, state[k]) for k, v in new_state.items()}
-            objective = torch.where(active, terms.pop("_objective", terms["loss"]), 0.0)
-            grads = torch.autograd.grad(objective.sum(), [P[n] for n in names], allow_unused=True)
-            grad = {n: g if g is not None else torch.zeros_like(P[n]) for n, g in zip(names, grads)}
-            method.before_step(groups, state)
-            for grp in groups:
-                gs = [grad[n] for n in grp.names]
-                if grp.clip is not None:
-                    grp.clip(gs, active)
-                grp.opt.step(gs, active)
-            state = method.after_step(state, terms, active)
+            terms = stack.step(_batch(rows_tr, rows, Y, ar, mask, counts, noise_gens, device), active)
             act = active.cpu().numpy()
             steps += act
-            logged = {k: v.detach().double().cpu().tolist() for k, v in terms.items() if not k.startswith("_")}
+            logged = {k: v.detach().double().cpu().tolist() for k, v in terms.items()}
             for i in np.nonzero(act)[0]:
                 vals = {k: v[i] for k, v in logged.items() if math.isfinite(v[i])}
                 for k, v in vals.items():
@@ -163,7 +184,7 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
         if stopped:
             break
         _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit,
-                      diagnostic, tr.n, bs)
+                      diagnostic, rows_tr.n, bs)
 
     seconds = (time.perf_counter() - t0) / M  # the stack's wall time, shared out
     if stopped:  # a stopped model reports nothing: a half-trained fold is not a result
@@ -176,10 +197,10 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     final = P.copy() if any(r != "last" for r in rules) else None
     for r in rules:
         if r != "last":
-            P.assign(best[r]["params"], torch.ones(M, dtype=torch.bool, device=device))
+            P.assign(best[r]["params"], range(M))
         outs[r] = _per_model(method.predict(P, te.all()[0]), te.n)
         if final is not None:
-            P.assign(final, torch.ones(M, dtype=torch.bool, device=device))
+            P.assign(final, range(M))
     results = []
     for i, j in enumerate(jobs):
         rows, pred, extra = [], None, {}
@@ -231,9 +252,7 @@ def _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, wat
         b["score"] = np.where(imp, scores, b["score"])
         b["epoch"] = np.where(imp, epoch, b["epoch"])
         if b["params"] is not None and imp.any():
-            mask = torch.as_tensor(imp, device=next(iter(P.values())).device)
-            for k, v in P.items():
-                b["params"][k][mask] = v.detach()[mask]
+            copy_models(P, b["params"], np.nonzero(imp)[0].tolist())
         if r == rules[0]:
             improved_primary = imp
     n_batches = [max(1, math.ceil(n / bs)) for n in n_train]

@@ -3,6 +3,10 @@
 The worker never touches any UI. A page (or a notebook) polls `job.log`; stopping is cooperative
 (`job.request_stop()` sets an Event the engine checks between batches); every event also goes to the run
 directory (`ildl.runs`), so a refresh or a restart loses nothing. The CLI writes the same run directories.
+
+A shared server: at most `max_running` jobs train at once (the rest wait, 'queued', in order); a job's cost is
+estimated before it is accepted (`ildl.budget`); a job belongs to the browser that started it — others may watch,
+not stop or delete it, unless the server opens control (ILDL_OPEN_CONTROL=1, e.g. for a lecturer).
 """
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+import os
+
+from . import budget
 from . import data as D
 from . import events as E
 from . import runner
@@ -61,10 +68,39 @@ def save_result(writer: RunWriter, res: Result) -> None:
     writer.predictions(tag.get("config") or tag["method"], tag["fold"], idx, res.pred, **extra)
 
 
+class BudgetError(ValueError):
+    """A run refused before it starts: it would cost more than this server allows (the message says what)."""
+
+
+def default_max_running() -> int:
+    """Jobs that train at once: one per four cores (each job's torch uses several), at least one; ILDL_MAX_JOBS."""
+    env = os.environ.get("ILDL_MAX_JOBS")
+    return max(1, int(env)) if env and env.isdigit() else max(1, (os.cpu_count() or 2) // 4)
+
+
+def plan_and_check(config: dict[str, Any], dataset: Any = None) -> tuple[dict, Any, Any, list, budget.Estimate]:
+    """Resolve a config, load its data, plan its jobs and check the cost — all before anything trains."""
+    cfg = runner.resolve(config)
+    data = dataset if dataset is not None else runner.load_data(cfg)
+    task, jobs = runner.plan(cfg, data)
+    if not jobs:
+        raise ValueError("nothing to run: no (method, fold) chosen")
+    est = budget.estimate(jobs, cfg["device"])
+    problems = est.problems()
+    if problems:
+        raise BudgetError("This run is too large for this server: " + "; ".join(problems)
+                          + f" (estimate: {est.text()}). Use fewer epochs, folds or samples, a larger batch or a "
+                          "smaller network.")
+    return cfg, data, task, jobs, est
+
+
 class Job:
-    def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None):
-        self.config = runner.resolve(config)
+    def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None,
+                 owner: str | None = None, slots: threading.Semaphore | None = None):
+        self.config, self.data, self.task, self.plan, self.estimate = plan_and_check(config, dataset)
         self.dataset = dataset  # an uploaded dataset; else loaded from config in the worker
+        self.owner = owner
+        self._slots = slots
         self.store = store or RunStore()
         self.log = EventLog()
         self.stop_event = threading.Event()
@@ -75,8 +111,9 @@ class Job:
         self.started: float | None = None
         self.finished: float | None = None
         self.epochs_done = 0
-        self.total_epochs = 1
-        self.id, self._writer = self.store.create(self.config)
+        self.total_epochs = sum(j.cfg["epochs"] for j in self.plan if not j.spec.constant) or 1
+        self.id, self._writer = self.store.create(self.config, owner=owner, estimate=self.estimate.text(),
+                                                  total_epochs=self.total_epochs)
         if dataset is not None:  # an upload: keep its arrays with the run so the run can be reproduced
             np.savez_compressed(self._writer.path / "dataset.npz", features=dataset.X, labels=dataset.Y)
         self.thread = threading.Thread(target=self._run, name=f"ildl-job-{self.id}", daemon=True)
@@ -123,53 +160,109 @@ class Job:
         self._writer.results(self.rows)
         save_result(self._writer, res)
 
+    def _wait_for_slot(self) -> bool:
+        """Block until this job may train (False: stopped while queued)."""
+        if self._slots is None:
+            return True
+        while not self._slots.acquire(timeout=0.1):
+            if self.stop_event.is_set():
+                return False
+        return True
+
     def _run(self) -> None:
         c = self.config
-        self.started = time.time()
-        self.status = "running"
         w: RunWriter = self._writer
-        w.status("running", created=self.created, started=self.started)
-        final, error = "failed", None
+        final, error, slot = "failed", None, False
         try:
-            data = self.dataset if self.dataset is not None else runner.load_data(c)
-            task, jobs = runner.plan(c, data)
-            self.total_epochs = sum(j.cfg["epochs"] for j in jobs if not j.spec.constant) or 1
-            runner.execute(c, task, jobs, emit=self._emit, stop=self.stop_event, on_result=self._on_result)
+            slot = self._wait_for_slot()
+            if not slot:
+                final = "stopped"
+                return
+            self.started = time.time()
+            self.status = "running"
+            w.status("running", created=self.created, started=self.started, owner=self.owner, pid=os.getpid(),
+                     total_epochs=self.total_epochs, estimate=self.estimate.text())
+            runner.execute(c, self.task, self.plan, emit=self._emit, stop=self.stop_event, on_result=self._on_result)
             final = "stopped" if self.stop_event.is_set() else "done"
+        except MemoryError:
+            error = "MemoryError: the run needed more memory than this machine has"
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
             error = f"{type(e).__name__}: {e}"
             (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
         finally:
             self.finished = time.time()
+            self.plan = []  # the folds' arrays: a finished job keeps only its rows and events
+            self.data = None
             w.results(self.rows)
             end = E.end(final, error)
             self.log.append(end)
             w.event(end)
             w.status(final, error=error, created=self.created, started=self.started, finished=self.finished,
-                     epochs_done=self.epochs_done, total_epochs=self.total_epochs)
+                     epochs_done=self.epochs_done, total_epochs=self.total_epochs, owner=self.owner)
             w.close()
-            # last: whoever waits on `status` finds the files complete
+            # whoever waits on `status` finds the files complete; only then may the next job take the slot
             self.error, self.status = error, final
+            if slot and self._slots is not None:
+                self._slots.release()
 
 
 class JobRegistry:
     """All jobs of a process, by id (the app keeps one of these in `st.cache_resource`). Finished jobs past the
     newest `keep_finished` leave memory; their runs stay on disk and `view` reads them from there."""
 
-    def __init__(self, store: RunStore | None = None, keep_finished: int = 20):
+    def __init__(self, store: RunStore | None = None, keep_finished: int = 20, max_running: int | None = None,
+                 open_control: bool | None = None):
         self.store = store or RunStore()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.keep_finished = keep_finished
+        self.max_running = max_running or default_max_running()
+        self._slots = threading.Semaphore(self.max_running)
+        self.open_control = (os.environ.get("ILDL_OPEN_CONTROL") == "1") if open_control is None else open_control
+        self.recovered = self.store.recover() if not self.store.problem() else []  # runs a crash left 'running'
 
-    def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None) -> Job:
-        job = Job(config, dataset=dataset, store=self.store)
+    def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None, owner: str | None = None) -> Job:
+        """Check (config, data, budget), create the run and queue the job; raises ValueError / BudgetError."""
+        job = Job(config, dataset=dataset, store=self.store, owner=owner, slots=self._slots)
         with self._lock:
             self._jobs[job.id] = job
             finished = [j for j in self._jobs.values() if not j.running]
             for old in finished[:max(0, len(finished) - self.keep_finished)]:
                 del self._jobs[old.id]
         return job.start()
+
+    def owner_of(self, run_id: str) -> str | None:
+        job = self.get(run_id)
+        return job.owner if job is not None else self.store.status(run_id).get("owner")
+
+    def may_control(self, run_id: str, owner: str | None) -> bool:
+        """Stop / delete: the browser that started the run (or anyone when the server opens control)."""
+        if self.open_control:
+            return True
+        who = self.owner_of(run_id)
+        return who is None or (owner is not None and who == owner)
+
+    def stop(self, run_id: str, owner: str | None) -> bool:
+        job = self.get(run_id)
+        if job is None or not self.may_control(run_id, owner):
+            return False
+        job.request_stop()
+        return True
+
+    def delete(self, run_id: str, owner: str | None) -> bool:
+        job = self.get(run_id)
+        if (job is not None and job.running) or not self.may_control(run_id, owner):
+            return False
+        with self._lock:
+            self._jobs.pop(run_id, None)
+        self.store.delete(run_id)
+        return True
+
+    def queue_position(self, job: Job) -> int:
+        """How many jobs wait before this one (0: running or next)."""
+        with self._lock:
+            waiting = [j for j in self._jobs.values() if j.status == "queued" and j.started is None]
+        return waiting.index(job) if job in waiting else 0
 
     def get(self, job_id: str | None) -> Job | None:
         with self._lock:
@@ -188,16 +281,24 @@ class JobRegistry:
                         events=other, rows=list(job.rows), progress=job.progress, eta=job.eta_seconds)
         try:
             cfg = self.store.config(run_id)
-        except (OSError, ValueError):
-            return None
+        except (OSError, ValueError) as e:
+            return dict(id=run_id, live=False, status="damaged", error=str(e), config=None, steps=[], events=[],
+                        rows=[], progress=0.0, eta=None) if self._exists(run_id) else None
         st = self.store.status(run_id)
         status = st.get("status", "unknown")
         if status in ("queued", "running"):  # on disk as running but no thread here: the app was restarted
             status = "interrupted"
         evs = self.store.events(run_id)
-        total = st.get("total_epochs") or 0
-        done = st.get("epochs_done") or sum(e.get("type") == "epoch" for e in evs)
-        return dict(id=run_id, live=False, status=status, error=st.get("error"), config=cfg,
+        total = st.get("total_epochs") if isinstance(st.get("total_epochs"), int) else 0
+        done = st.get("epochs_done") if isinstance(st.get("epochs_done"), int) else sum(e["type"] == "epoch" for e in evs)
+        return dict(id=run_id, live=False, status=status, error=st.get("error") if isinstance(st.get("error"), str) else None,
+                    config=cfg,
                     steps=[e for e in evs if e.get("type") == "step"],
                     events=[e for e in evs if e.get("type") != "step"], rows=self.store.rows(run_id),
                     progress=1.0 if status == "done" else (min(1.0, done / total) if total else 0.0), eta=None)
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            return self.store.path(run_id).is_dir()
+        except ValueError:
+            return False

@@ -126,6 +126,13 @@ def shifted_test_set(data: LTData, p_t: np.ndarray, seed: int = 0) -> np.ndarray
     return np.concatenate([rng.permutation(np.nonzero(data.y_pool == c)[0])[:n[c]] for c in range(data.n_classes)])
 
 
+def prediction_rule(method: str) -> str:
+    """The prediction rule (`ildl.methods.longtail.adjust` kind) of a registry method name: 'lade' → 'lade'."""
+    from .methods import REGISTRY
+
+    return REGISTRY[method].preset["kind"]
+
+
 def shifted_prior(imbalance: float, shift: float, C: int) -> np.ndarray:
     """The test prior a shift s ∈ [−1, 1] gives: p_t(c) ∝ R^(−s·c/(C−1)) — +1 long-tailed like training (ratio
     R), 0 uniform, −1 the reverse."""

@@ -11,7 +11,7 @@ from . import data as D
 from . import engine
 from . import selection as S
 from .config import resolve as resolve_params
-from .device import resolve as resolve_device
+from .device import resolve as resolve_device  # noqa: F401 (also used by benches)
 from .methods import parse
 from .tasks import Task, get
 

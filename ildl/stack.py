@@ -42,15 +42,28 @@ class Params(dict):
         return {k: v.detach().clone() for k, v in self.items()}
 
     @torch.no_grad()
-    def assign(self, src: dict[str, torch.Tensor], models: torch.Tensor) -> None:
-        """Copy the slices of `src` for the models where `models` (M,) is True."""
-        for k, v in self.items():
-            v[models] = src[k][models]
+    def assign(self, src: dict[str, torch.Tensor], models: Sequence[int]) -> None:
+        """Copy the slices of `src` into these models (model by model: no masked intermediate)."""
+        copy_models(src, self, models)
+
+
+@torch.no_grad()
+def copy_models(src: dict[str, torch.Tensor], dst: dict[str, torch.Tensor], models: Sequence[int]) -> None:
+    """dst[k][i] ← src[k][i] for every tensor k and model i (one copy per tensor when every model is named)."""
+    models = list(models)
+    for k, d in dst.items():
+        s = src[k]
+        if len(models) == d.shape[0]:
+            d.copy_(s)
+            continue
+        for i in models:
+            d[i].copy_(s[i])
 
 
 @dataclass
 class Sparse:
-    """Rows of M models given by their non-zeros: idx, val (M·B, K) with idx offset into the (M·in) table."""
+    """Rows of M models given by their non-zeros: idx, val (M·B, K) with idx offset into the (M·in) table
+    (padding: weight 0 on the model's own first row)."""
     idx: torch.Tensor
     val: torch.Tensor
     M: int
@@ -75,16 +88,21 @@ class Rows:
         self.device = device
         n_max = max(max(self.n), 1)
         if sparse is None:
-            nnz = sum(int((m != 0).sum()) for m in mats)
-            sparse = nnz < SPARSE_DENSITY * max(1, sum(m.size for m in mats))
+            distinct = list({id(m): m for m in mats}.values())
+            nnz = sum(int(np.count_nonzero(m)) for m in distinct)
+            sparse = nnz < SPARSE_DENSITY * max(1, sum(m.size for m in distinct))
         self.sparse = sparse
         if sparse:
-            K = max(1, max(int((m != 0).sum(1).max()) if len(m) else 1 for m in mats))
-            idx = np.zeros((self.M, n_max, K), np.int64)
-            val = np.zeros((self.M, n_max, K), np.float32)
+            nz = {}  # models of one stack often share a fold: find each array's non-zeros once
+            for m in mats:
+                if id(m) not in nz:
+                    r, c = np.nonzero(m)
+                    nz[id(m)] = (r, c, np.arange(len(r)) - np.searchsorted(r, r))  # rank within its row
+            K = max(1, max(int(np.bincount(nz[id(m)][0]).max()) if len(nz[id(m)][0]) else 1 for m in mats))
+            idx = np.repeat(np.arange(self.M, dtype=np.int64) * self.d, n_max * K).reshape(self.M, n_max, K)
+            val = np.zeros((self.M, n_max, K), np.float32)  # padding: a zero weight on the model's own first row
             for i, m in enumerate(mats):
-                r, c = np.nonzero(m)
-                pos = np.arange(len(r)) - np.searchsorted(r, r)  # rank of each non-zero within its row
+                r, c, pos = nz[id(m)]
                 idx[i, r, pos], val[i, r, pos] = c + i * self.d, m[r, c]  # offset into model i's table rows
             self.idx = torch.as_tensor(idx, device=device)
             self.val = torch.as_tensor(val, device=device)

@@ -119,6 +119,42 @@ def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.J
     return jobs
 
 
+def criterion_comparison(ds, group_counts: Sequence[int] = (5, 10, 25), *, epochs: int = 30, seed: int = 0,
+                         emit=None, stop=None) -> dict[str, Any]:
+    """Fold 0 of the group-dir study at `epochs`: group accuracy per criterion × |G|, and |predicted − true
+    group| per test sample (the paper's Fig. 5 histograms). → {"acc": {crit: {G: acc}}, "dist": {crit: {G: array}}}."""
+    from . import runner
+
+    st = get("group-dir")
+    results: list[engine.Result] = []
+    runner.run(dict(study=st.name, dataset=ds.name, fold_ids=[0], seed=seed, settings={"*": {"epochs": epochs}}),
+               dataset=ds, on_result=results.append, emit=emit or engine._noop, stop=stop)
+    acc: dict[str, dict[int, float]] = {}
+    dist: dict[str, dict[int, np.ndarray]] = {}
+    for r in results:
+        G = int(r.job.dims["G"])
+        if G not in group_counts:
+            continue
+        crit = r.job.spec.name
+        acc.setdefault(crit, {})[G] = r.rows[0]["group_acc"]
+        g_pred, g_true = r.extra["groups"]
+        dist.setdefault(crit, {})[G] = np.abs(np.asarray(g_pred) - np.asarray(g_true))
+    return {"acc": acc, "dist": dist}
+
+
+def label_shift_models(dataset: str, imbalance: float, seed: int, *, emit=None, stop=None):
+    """Every long-tail method trained on one long-tailed draw (`seed`): (data, {method: logits on the balanced
+    pool}) — what the Label-shift page re-weights under any test prior."""
+    from . import longtail as LT
+    from . import runner
+    from .tasks import methods as task_methods
+
+    results: list[engine.Result] = []
+    runner.run(dict(task="lt", dataset=dataset, methods=task_methods("lt"), folds=seed + 1, fold_ids=[seed],
+                    imbalance=imbalance), on_result=results.append, emit=emit or engine._noop, stop=stop)
+    return LT.load_lt(dataset, imbalance, seed), {r.job.spec.name: r.pred for r in results}
+
+
 def label(row: dict[str, Any]) -> str:
     """A row's configuration as tables show it: 'lade@uniform' when rows are split by test prior."""
     return f"{row['config']}@{row['test_prior']}" if row.get("test_prior") else row["config"]

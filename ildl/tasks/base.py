@@ -45,6 +45,12 @@ class Task:
     options: ClassVar[tuple[Param, ...]] = ()  # the task's own run options (widgets are built from them)
     row_keys: ClassVar[tuple[str, ...]] = ()  # extra key columns of a result row (lt: test_prior)
     pad: ClassVar[dict[str, float]] = {}  # padding value per target field (a valid target, so losses stay finite)
+    blurb: ClassVar[str] = ""  # one paragraph for the pages: the papers and how the task is evaluated
+    default_method: ClassVar[str] = ""
+
+    def run_extras(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Run-level settings a task derives from its options (lt: the test priors it reports)."""
+        return {}
 
     # -- configuration ---------------------------------------------------------------
     def resolve_options(self, given: dict[str, Any]) -> dict[str, Any]:

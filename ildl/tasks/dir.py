@@ -26,6 +26,9 @@ class DIRTask(Task):
     default_folds = 5
     protocols = ("kfold",)
     datasets = ("synthetic-dir", "FG-Net")
+    default_method = "group-soft"
+    blurb = ("Group-DIR — Pu et al., AAAI 2025: encoder + group classifier + one expert per group; "
+             "L = L_grc + λ1·L_mse + λ2·L_cls. Evaluated per shot on natural K-fold test folds.")
     options = (Param("groups", "int", 10, "|G|: equal-width groups over the training target range", 2, MAX_GROUPS, 1),)
 
     def load(self, name: str, **kw: Any):

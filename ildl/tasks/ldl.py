@@ -31,6 +31,9 @@ class LDLTask(Task):
     protocols = ("ildl", "kfold")
     select_rules = tuple(S.RULES)
     datasets = ("synthetic", *D.bundled_names())
+    default_method = "ldl-kl"
+    blurb = ("Label distributions under the ILDL protocol: imbalanced training folds, untouched test folds; the "
+             "uniform, training-mean and (oracle) test-mean predictors frame every result.")
     options = (
         Param("protocol", "choice", "ildl", "ildl: the papers' imbalanced training sets with untouched test folds; "
               "kfold: plain shuffled K-fold", choices=("ildl", "kfold")),

@@ -23,8 +23,15 @@ class LTTask(Task):
     fold_word = "seed"
     protocols = ("seeds",)
     datasets = ("digits-lt", "synthetic-lt")
+    default_method = "lade"
+    blurb = ("LADE / PC softmax — Hong et al., CVPR 2021; evaluated under uniform, forward and backward "
+             "long-tailed test priors (the folds are seeds).")
     options = (Param("imbalance", "float", 100.0, "training imbalance ratio n_max / n_min", 1.0, 1000.0, log=True),)
     row_keys = ("test_prior",)
+
+    def run_extras(self, options: dict[str, Any]) -> dict[str, Any]:
+        R = f"{options['imbalance']:g}"
+        return {"test_priors": ["uniform", f"forward{R}", f"backward{R}"]}
 
     def check_run(self, run: dict[str, Any]) -> None:
         priors = run.get("test_priors") or ["uniform"]
@@ -52,7 +59,7 @@ class LTTask(Task):
                 x={"train": d.X_train, "val": np.zeros((0, d.X_train.shape[1]), np.float32), "test": d.X_pool},
                 y={"train": {"y": d.y_train.astype(np.int64)}, "val": {}, "test": {}},
                 stats=dict(prior=d.prior, n=float(len(d.y_train))),
-                ctx=dict(data=d, priors=priors, seed=seed)))
+                ctx=dict(data=d, priors=priors, seed=seed, test_idx=np.arange(len(d.y_pool)))))
         return out
 
     def diag(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
@@ -65,4 +72,5 @@ class LTTask(Task):
         for name, p_t in fold.ctx["priors"].items():
             idx = LT.shifted_test_set(d, p_t, fold.ctx["seed"])
             rows.append(dict(test_prior=name, **LT.accuracy(kind, out[idx], d.y_pool[idx], d, p_t)))
+        rows[0]["_pred"] = out  # the balanced pool's logits: any test prior can be applied to them afterwards
         return rows
