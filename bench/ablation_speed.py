@@ -1,11 +1,15 @@
-"""AMEMA's 2×2 ablation (WEIG × MOME, 10 folds = 40 models), model by model vs batched, on two datasets:
-the synthetic default (dense, d = 20) and Movie (d = 1869, 99% zeros).
+"""Every study trained stacked (all configurations × folds as one computation) vs model by model, through the
+same engine: wall time, speedup, and how far the two paths agree.
 
-Prints the wall times, the achieved model-FLOP rate (the dense-equivalent FLOPs of training and
-evaluating the 40 models, divided by wall time) as a fraction of this machine's measured dense-matmul
-rate, whether the two paths agree, and a last line `speedup synthetic N.Nx movie M.Mx`.
+    python bench/ablation_speed.py                 # 10 folds, about 8 minutes on 2 CPU cores
+    python bench/ablation_speed.py --folds 3       # a quick look
+    python bench/ablation_speed.py --device cuda
 
-    python bench/ablation_speed.py [--device cpu|cuda] [--folds 10]
+One line per study: `speedup <study>-<dataset> N.Nx  (stacked S s, model by model Q s, max |Δ| E, k of n epochs
+differ)`. Δ runs over every (configuration, fold, metric) of the models whose selected epoch is the same both
+ways; k counts the models whose selected epoch differs — float rounding (a batched matmul sums in another
+order) grows over hundreds of epochs and can tip a near-tie of validation scores. Also printed: this
+machine's dense-matmul rate, for scale.
 """
 from __future__ import annotations
 
@@ -20,75 +24,64 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ildl.data import load  # noqa: E402
-from ildl.methods import parse  # noqa: E402
-from ildl.protocol import make_protocol  # noqa: E402
-from ildl.studies import CONSTANTS, STUDIES, run_study  # noqa: E402
-from ildl.trainer import method_config  # noqa: E402
+from ildl import runner, studies  # noqa: E402
+
+CASES = [("amema", "synthetic"), ("amema", "Movie"), ("dildl", "Movie"), ("rda", "Movie")]
 
 
 def matmul_rate(device: torch.device, n: int = 1024, reps: int = 20) -> float:
-    """Dense float32 matmul FLOP/s on this machine (all threads)."""
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    for _ in range(3):
-        a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
+    a @ b
+    t0 = time.perf_counter()
     for _ in range(reps):
         a @ b
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return 2 * n**3 * reps / (time.perf_counter() - t)
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
-def model_flops(ds, folds: int) -> float:
-    """Dense-equivalent FLOPs of the study: 2 branches × (6·P per training sample-step + 2·P per evaluated
-    sample), P = d·h + h·C multiply-adds per sample, over 4 configs × folds."""
-    cfg = method_config(parse("amema"), {})
-    P = ds.d * cfg["hidden"] + cfg["hidden"] * ds.n_labels
-    total = 0.0
-    for s in make_protocol(ds, "ildl", folds=folds).splits:
-        train = cfg["epochs"] * len(s.train) * 6 * P
-        evaluate = (cfg["epochs"] * len(s.val) + len(s.test)) * 2 * P
-        total += 2 * (train + evaluate)
-    return total * len(STUDIES["amema"].configs)
+def run(study: str, dataset: str, folds: int, batched: bool, device: str) -> tuple[float, dict, dict]:
+    epochs = {}
+
+    def emit(e):
+        if e["type"] == "fold" and e["config"] not in studies.CONSTANTS:
+            epochs[(e["config"], e["fold"])] = e["best_epochs"]
+
+    t0 = time.perf_counter()
+    rows = runner.run(dict(study=study, dataset=dataset, fold_ids=list(range(folds)), batched=batched, device=device,
+                           step_events=False), emit=emit)
+    secs = time.perf_counter() - t0
+    metrics = studies.get(study).metrics
+    return secs, {(r["config"], r["fold"], r.get("test_prior"), m): r[m] for r in rows for m in metrics
+                  if r["config"] not in studies.CONSTANTS}, epochs
 
 
-def one(name: str, folds: int, device: str, rate: float) -> float:
-    ds = load(name)
-    out = {}
-    for mode in ("sequential", "batched"):
-        t = time.perf_counter()
-        rows = run_study("amema", ds, folds=folds, batched=mode == "batched", device=device, step_events=False)
-        out[mode] = (time.perf_counter() - t, [r for r in rows if r["config"] not in CONSTANTS])
-    flops = model_flops(ds, folds)
-    for mode, (sec, _) in out.items():
-        print(f"{name:<10} {mode:<10} {sec:7.2f} s   model FLOP rate {flops / sec / 1e9:7.2f} GFLOP/s = "
-              f"{flops / sec / rate:6.1%} of dense matmul")
-    a = {(r["config"], r["fold"]): r for r in out["sequential"][1]}
-    b = {(r["config"], r["fold"]): r for r in out["batched"][1]}
-    diff = max(abs(a[k][m] - b[k][m]) for k in a for m in ("chebyshev", "kl", "cosine"))
-    means = {c: np.mean([r["chebyshev"] for k, r in b.items() if k[0] == c]) for c in STUDIES["amema"].configs}
-    print(f"{name:<10} agree: max |Δ| over (config, fold, metric) = {diff:.2e}; batched Chebyshev per config "
-          + ", ".join(f"{c} {v:.4f}" for c, v in means.items()))
-    return out["sequential"][0] / out["batched"][0]
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cpu")
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folds", type=int, default=10)
-    a = ap.parse_args()
-    dev = torch.device(a.device)
-    rate = matmul_rate(dev)
-    print(f"device {dev} · {torch.get_num_threads()} threads · {os.cpu_count()} cores · dense matmul "
-          f"{rate / 1e9:.1f} GFLOP/s (1024² float32)")
-    s = one("synthetic", a.folds, a.device, rate)
-    m = one("Movie", a.folds, a.device, rate)
-    print(f"reproduce: python bench/ablation_speed.py --device {a.device} --folds {a.folds}")
-    print(f"speedup synthetic {s:.1f}x movie {m:.1f}x")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--only", help="comma-separated study-dataset cases, e.g. amema-synthetic,rda-Movie")
+    a = ap.parse_args(argv)
+    dev = runner.resolve_device(a.device)
+    print(f"device {dev}, torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, "
+          f"dense matmul {matmul_rate(dev) / 1e9:.0f} GFLOP/s (1024², float32); {a.folds} folds")
+    cases = [c for c in CASES if not a.only or f"{c[0]}-{c[1]}" in a.only.split(",")]
+    for study, dataset in cases:
+        n_models = len(studies.get(study).configs) * a.folds
+        t_b, rb, eb = run(study, dataset, a.folds, True, a.device)
+        t_s, rs, es = run(study, dataset, a.folds, False, a.device)
+        same = {k for k in eb if eb[k] == es[k]}
+        gaps = {}
+        for k in rb:
+            if k[:2] in same and np.isfinite(rb[k]) and np.isfinite(rs[k]):
+                gaps[k[:2]] = max(gaps.get(k[:2], 0.0), abs(rb[k] - rs[k]))
+        diff = max(gaps.values(), default=float("nan"))
+        drift = sum(v > 1e-4 for v in gaps.values())
+        print(f"speedup {study}-{dataset} {t_s / t_b:.1f}x  ({n_models} models: stacked {t_b:.1f} s, "
+              f"model by model {t_s:.1f} s, max |Δ| {diff:.1e}, {drift} of {len(gaps)} models past 1e-4, "
+              f"{len(eb) - len(same)} selected another epoch)", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -6,7 +6,7 @@ from .data import DataError, Dataset, load, make_synthetic
 from .decouple import decouple, recombine
 from .metrics import evaluate
 from .protocol import make_protocol
-from .trainer import run_experiment
+from .runner import run, run_experiment
 
 __all__ = ["DataError", "Dataset", "load", "make_synthetic", "decouple", "recombine", "evaluate",
-           "make_protocol", "run_experiment"]
+           "make_protocol", "run", "run_experiment"]

@@ -5,6 +5,7 @@ declarations, so a default or a range lives in exactly one place.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -36,19 +37,26 @@ class Param:
                         raise ValueError
                 v = bool(v)
             elif self.kind == "int":
+                if isinstance(v, bool):
+                    raise ValueError
                 if isinstance(v, str):
                     v = float(v)
-                if float(v) != int(float(v)):
+                if not math.isfinite(float(v)) or float(v) != int(float(v)):
                     raise ValueError
                 v = int(v)
             elif self.kind == "float":
+                if isinstance(v, bool):
+                    raise ValueError
                 v = float(v)
+                if not math.isfinite(v):
+                    raise ValueError
             elif self.kind == "choice":
                 v = str(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else v
                 if v not in self.choices:
                     raise ValueError
         except (TypeError, ValueError):
-            exp = f"one of {list(self.choices)}" if self.kind == "choice" else f"a {self.kind}"
+            exp = f"one of {list(self.choices)}" if self.kind == "choice" else \
+                f"a finite {'integer' if self.kind == 'int' else 'number'}" if self.kind in ("int", "float") else "a bool"
             raise ValueError(f"parameter '{self.name}': expected {exp}, got {value!r}") from None
         if self.kind in ("int", "float"):
             if self.min is not None and v < self.min or self.max is not None and v > self.max:
@@ -78,12 +86,33 @@ def parse_sets(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-# Training knobs shared by every neural ILDL method (spec §3: hidden 100, 300 epochs, batch 50, lr 1e-3).
-COMMON = (
-    Param("epochs", "int", 300, "passes over the (small) imbalanced training set", 1, 5000, 1),
-    Param("batch_size", "int", 50, "mini-batch size", 1, 4096, 1),
-    Param("lr", "float", 1e-3, "learning rate", 1e-5, 1.0, log=True),
-    Param("weight_decay", "float", 1e-2, "AdamW weight decay (PyTorch's default)", 0.0, 1.0),
-    Param("hidden", "int", 100, "hidden width of every MLP", 4, 2048, 1),
-    Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
-)
+# Training knobs shared by every method of a task (a method may override a default, never drop a knob).
+COMMON: dict[str, tuple[Param, ...]] = {
+    # ILDL (spec §3: hidden 100, 300 epochs, batch 50, lr 1e-3)
+    "ldl": (
+        Param("epochs", "int", 300, "passes over the (small) imbalanced training set", 1, 5000, 1),
+        Param("batch_size", "int", 50, "mini-batch size", 1, 4096, 1),
+        Param("lr", "float", 1e-3, "learning rate", 1e-5, 1.0, log=True),
+        Param("weight_decay", "float", 1e-2, "weight decay (AdamW's default)", 0.0, 1.0),
+        Param("hidden", "int", 100, "hidden width of every MLP", 4, 2048, 1),
+        Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
+    ),
+    # imbalanced regression (Group-DIR and its baselines)
+    "dir": (
+        Param("epochs", "int", 60, "passes over the training fold", 1, 2000, 1),
+        Param("batch_size", "int", 64, "mini-batch size", 2, 4096, 1),
+        Param("lr", "float", 1e-3, "AdamW learning rate", 1e-5, 1.0, log=True),
+        Param("weight_decay", "float", 1e-4, "AdamW weight decay", 0.0, 1.0),
+        Param("hidden", "int", 128, "encoder width (the representation z)", 4, 2048, 1),
+        Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
+    ),
+    # long-tailed classification under label shift
+    "lt": (
+        Param("epochs", "int", 60, "passes over the long-tailed training set", 1, 2000, 1),
+        Param("batch_size", "int", 64, "mini-batch size", 2, 4096, 1),
+        Param("lr", "float", 1e-3, "Adam learning rate", 1e-5, 1.0, log=True),
+        Param("weight_decay", "float", 0.0, "weight decay (Adam's default 0)", 0.0, 1.0),
+        Param("hidden", "int", 128, "hidden width", 4, 2048, 1),
+        Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
+    ),
+}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,7 +18,10 @@ import numpy as np
 from .config import Param
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "datasets"
-MAX_BYTES = 200 * 2**20  # refuse bigger uploads: LDL benchmarks are a few MB
+MAX_BYTES = 200 * 2**20  # refuse bigger files: LDL benchmarks are a few MB
+# What a file may hold once decompressed (features + labels + extras), checked from the headers before anything is
+# read: Movie holds 14.5 M. A 1.5 MB .npz of zeros can claim 400 M elements; it is refused unread.
+MAX_ELEMENTS = int(os.environ.get("ILDL_MAX_ELEMENTS", 50_000_000))
 ROW_SUM_TOL = 1e-6  # rows within this of 1 are taken as they are
 ROW_SUM_CLOSE = 0.01  # rows within this of 1 are renormalised with a warning; further off is refused
 
@@ -58,6 +62,31 @@ class DataError(ValueError):
     """Bad input data; the message is meant for the person who supplied it."""
 
 
+def check_thresholds(th: Any, n_labels: int | None = None) -> tuple[float, float, int, int]:
+    """ILDL thresholds a, b, c, d: a and b finite numbers, c and d whole label indices (2.0 is 2, 2.7 is
+    refused, not truncated), inside [0, L − 1] when L is given."""
+    try:
+        vals = [float(v) for v in th]
+    except (TypeError, ValueError):
+        raise DataError(f"ILDL thresholds must be four numbers a,b,c,d, got {th!r}") from None
+    if len(vals) != 4:
+        raise DataError(f"ILDL thresholds must be four numbers a,b,c,d, got {len(vals)}")
+    if not all(np.isfinite(vals)):
+        raise DataError(f"ILDL thresholds must be finite numbers, got {th!r}")
+    a, b, c, d = vals
+    if c != int(c) or d != int(d):
+        raise DataError(f"ILDL thresholds: c and d are label indices and must be whole numbers, got c={c:g}, d={d:g}")
+    c, d = int(c), int(d)
+    if n_labels is not None and not (0 <= c < n_labels and 0 <= d < n_labels):
+        raise DataError(f"ILDL thresholds: label indices c={c}, d={d} must lie in [0, {n_labels - 1}]")
+    return a, b, c, d
+
+
+def parse_thresholds(text: str) -> tuple[float, float, int, int]:
+    """'1,2,2,0' → (1.0, 2.0, 2, 0), checked (`check_thresholds`)."""
+    return check_thresholds([t for t in str(text).replace(";", ",").split(",") if t.strip()])
+
+
 @dataclass
 class Dataset:
     name: str
@@ -93,6 +122,10 @@ class Dataset:
 def validate(X: Any, Y: Any, *, name: str = "data", normalize: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Check and clean (X, Y); raise `DataError` with a message a person can act on."""
     notes: list[str] = []
+    for what, A in (("features", X), ("labels", Y)):
+        if np.iscomplexobj(A):
+            raise DataError(f"{name}: {what} are complex numbers; give real values (an imaginary part would be "
+                            "silently dropped)")
     try:
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(Y, dtype=np.float64)
@@ -151,9 +184,59 @@ def _finish(name: str, X, Y, *, source="", extras=None, label_names=None, normal
 
 
 # --------------------------------------------------------------------------- readers
+def _check_elements(name: str, shapes: dict[str, tuple[int, ...]]) -> None:
+    total = sum(int(np.prod(sh, dtype=np.float64)) for sh in shapes.values())
+    if total > MAX_ELEMENTS:
+        big = ", ".join(f"{k} {'×'.join(map(str, sh))}" for k, sh in shapes.items())
+        raise DataError(f"{name}: holds {total / 1e6:.0f} M values once decompressed ({big}); the limit is "
+                        f"{MAX_ELEMENTS / 1e6:.0f} M")
+
+
+def _mat_header_check(fh, name: str) -> None:
+    """Shapes from the .mat headers (scipy's whosmat reads no data): refuse what would not fit."""
+    import scipy.io as sio
+
+    try:
+        info = sio.whosmat(fh)
+    except NotImplementedError:
+        raise DataError(f"{name}: MATLAB v7.3 (HDF5) files are not supported; save with `save(..., '-v7')`") from None
+    except Exception as e:  # scipy raises several types for non-.mat bytes
+        raise DataError(f"{name}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from None
+    finally:
+        fh.seek(0)
+    _check_elements(name, {n: tuple(sh) for n, sh, _ in info})
+
+
+def _npz_header_check(fh, name: str) -> None:
+    """Shapes and dtypes from the .npy headers inside the zip (nothing is decompressed beyond them)."""
+    import zipfile
+
+    shapes = {}
+    try:
+        with zipfile.ZipFile(fh) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as m:
+                    version = np.lib.format.read_magic(m)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(m)  # the header only
+                if dtype.hasobject:
+                    raise DataError(f"{name}: array '{info.filename[:-4]}' holds Python objects (needs unpickling); "
+                                    "store plain numeric arrays")
+                shapes[info.filename[:-4]] = tuple(shape)
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise DataError(f"{name}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    finally:
+        fh.seek(0)
+    _check_elements(name, shapes)
+
+
 def _read_mat(fh, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
     import scipy.io as sio
 
+    _mat_header_check(fh, name)
     try:
         m = sio.loadmat(fh)
     except NotImplementedError:
@@ -172,6 +255,7 @@ def _read_mat(fh, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def _read_npz(fh, name: str):
+    _npz_header_check(fh, name)
     try:
         z = np.load(fh, allow_pickle=False)
     except ValueError as e:
@@ -194,6 +278,10 @@ def _read_npz(fh, name: str):
 def _read_csv(fh, name: str, label_columns: Sequence[str] | int | None):
     import pandas as pd
 
+    head = fh.readline()
+    rows = head.count(b"\n") + sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    fh.seek(0)
+    _check_elements(name, {"table": (rows, head.count(b",") + 1)})
     try:
         df = pd.read_csv(fh)
     except Exception as e:
@@ -267,10 +355,15 @@ def load(name_or_path: str | os.PathLike, *, label_columns=None, normalize: bool
             ds = _load(fh, str(path), match, source=info["source"], normalize=bool(info.get("normalize")))
         return ds
     path = Path(key)
-    if not path.exists():
+    try:
+        st = path.stat()  # follows links: a link to /dev/zero is a device, not a file
+    except OSError:
         raise DataError(f"unknown dataset '{key}': not a bundled name ({', '.join(bundled_names())}, synthetic) "
-                        "and no such file")
-    if path.stat().st_size > MAX_BYTES:
+                        "and no such file") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path.name}: not a regular file (a directory, a device or a pipe); give a .mat, .npz or "
+                        ".csv file")
+    if st.st_size > MAX_BYTES:
         raise DataError(f"{path.name}: file is larger than the {MAX_BYTES // 2**20} MB limit")
     with open(path, "rb") as fh:
         return _load(fh, path.name, path.stem, label_columns=label_columns, normalize=normalize, source=str(path))

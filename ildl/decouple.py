@@ -1,6 +1,6 @@
 """Decoupling a label distribution into its dominant and non-dominant parts (spec §2), batched in torch.
 
-For y (B, C) with dominant label k = argmax_j y_j and degree d_k:
+Every function works on any leading axes (…, C) — (B, C) for one model, (M, B, C) for a stack. For y (B, C) with dominant label k = argmax_j y_j and degree d_k:
   dominant one-hot   D̄ = one-hot(k)                         (B, C)
   binary view        b = [d_k, 1 − d_k]                      (B, 2)
   non-dominant       D̂_j = 0 at k, elsewhere either
@@ -41,7 +41,7 @@ def decouple(y: torch.Tensor, variant: str = "renorm", k: torch.Tensor | None = 
     C = y.shape[-1]
     k = y.argmax(-1) if k is None else k
     m = _mask(k, C)
-    dk = y.gather(-1, k[:, None]).squeeze(-1)
+    dk = y.gather(-1, k[..., None]).squeeze(-1)
     if variant == "renorm":
         rest = y.masked_fill(m, 0.0)
         # a pure one-hot has no non-dominant mass (1 − d_k = 0): D̂ is then undefined; use uniform
@@ -59,7 +59,7 @@ def recombine(k: torch.Tensor, q: torch.Tensor, nondom: torch.Tensor) -> torch.T
     m = _mask(k, nondom.shape[-1])
     p_hat = nondom.masked_fill(m, 0.0)
     p_hat = p_hat / p_hat.sum(-1, keepdim=True).clamp_min(EPS)
-    return torch.where(m, q[:, None].expand_as(p_hat), (1 - q)[:, None] * p_hat)
+    return torch.where(m, q[..., None].expand_as(p_hat), (1 - q)[..., None] * p_hat)
 
 
 def log_nondominant(z: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -77,7 +77,7 @@ def binary_logp(z: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """(B, 2): [log p_k, log(1 − p_k)] from logits z (B, C), exact in log space (no 1 − p cancellation)."""
     lse = torch.logsumexp(z, -1)
     others = torch.logsumexp(z.masked_fill(_mask(k, z.shape[-1]), float("-inf")), -1)
-    return torch.stack([z.gather(-1, k[:, None]).squeeze(-1) - lse, others - lse], -1)
+    return torch.stack([z.gather(-1, k[..., None]).squeeze(-1) - lse, others - lse], -1)
 
 
 def binary_kl(dk: torch.Tensor, z: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,12 @@
-"""Background jobs: a training run in a worker thread that writes events to a thread-safe log.
+"""Background jobs: a run in a worker thread that writes events to a thread-safe log and to its run directory.
 
 The worker never touches any UI. A page (or a notebook) polls `job.log`; stopping is cooperative
-(`job.request_stop()` sets an Event the trainer checks between batches); every event also goes to
-the run directory (`ildl.runs`), so a refresh or a restart loses nothing.
+(`job.request_stop()` sets an Event the engine checks between batches); every event also goes to the run
+directory (`ildl.runs`), so a refresh or a restart loses nothing. The CLI writes the same run directories.
+
+A shared server: at most `max_running` jobs train at once (the rest wait, 'queued', in order); a job's cost is
+estimated before it is accepted (`ildl.budget`); a job belongs to the browser that started it — others may watch,
+not stop or delete it, unless the server opens control (ILDL_OPEN_CONTROL=1, e.g. for a lecturer).
 """
 from __future__ import annotations
 
@@ -11,68 +15,21 @@ import time
 import traceback
 from typing import Any
 
+import numpy as np
+
+import os
+
+from . import budget
 from . import data as D
-from . import selection as S
+from . import events as E
+from . import runner
+from .engine import Result
 from .runs import RunStore, RunWriter
-from .trainer import method_config, run_experiment
-from .methods import parse
-
-RUN_DEFAULTS: dict[str, Any] = dict(dataset="synthetic", dataset_kw={}, protocol="ildl", folds=10, fold_ids=[0],
-                                    seed=0, thresholds=None, methods=["ldl-kl"], settings={}, device="auto",
-                                    scaling="minmax", study=None, chunk_folds=2, task="ldl", groups=10,
-                                    imbalance=100.0, test_priors=["uniform"], seeds=1, select=None, diagnostic=False)
-
-
-def resolve_run_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Fill defaults and resolve every method's parameters, so the saved config says everything."""
-    unknown = set(cfg) - set(RUN_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown run option(s) {sorted(unknown)}")
-    out = {**RUN_DEFAULTS, **cfg}
-    out["select"] = S.parse(out["select"])
-    out["diagnostic"] = bool(out["diagnostic"])
-    if out["task"] in ("dir", "lt") and not out["study"]:  # the other two tasks: their own methods and declared parameters
-        from . import groupdir, longtail
-        from .config import resolve
-
-        mod = groupdir if out["task"] == "dir" else longtail
-        bad = [m for m in out["methods"] if m not in mod.METHODS]
-        if bad:
-            raise ValueError(f"unknown {out['task']} method(s) {bad} ({', '.join(mod.METHODS)})")
-        given = out.get("settings") or {}
-        out["settings"] = {m: resolve(mod.PARAMS, given.get(m)) for m in out["methods"]}
-        if out["task"] == "dir" and out["dataset"] == "synthetic-dir":
-            from .regression import SYNTHETIC_DIR_PARAMS
-
-            out["dataset_kw"] = resolve(SYNTHETIC_DIR_PARAMS, out["dataset_kw"])
-        if out["task"] == "dir" and out["folds"] == 10 and "folds" not in cfg:
-            out["folds"] = 5
-        return out
-    if out["study"]:  # a study trains its own method over its grid; settings = overrides shared by the grid
-        from .studies import get, study_configs
-
-        st = get(out["study"])
-        out["methods"] = [st.method]
-        out["task"] = st.task
-        given = out.get("settings") or {}
-        out["settings"] = {st.method: dict(given.get(st.method, {}))}
-        out["configs"] = study_configs(st, out["settings"][st.method])  # type-checks now
-        if st.task != "ldl" and out["folds"] == 10 and "folds" not in cfg:
-            out["folds"] = 5 if st.task == "dir" else 3
-        if out["dataset"] == "synthetic":
-            out["dataset_kw"] = {**D.SYNTHETIC_DEFAULTS, **(out["dataset_kw"] or {})}
-        return out
-    out["methods"] = [parse(m).name for m in out["methods"]]
-    given = out.get("settings") or {}
-    out["settings"] = {m: method_config(parse(m), given.get(m, given.get(parse(m).base))) for m in out["methods"]}
-    if out["dataset"] == "synthetic":
-        out["dataset_kw"] = {**D.SYNTHETIC_DEFAULTS, **(out["dataset_kw"] or {})}
-    return out
 
 
 class EventLog:
     """Lock-protected event store. Step events are thinned (every other one dropped) past `max_steps`
-    so that a long run keeps bounded memory; epoch/fold events are all kept."""
+    so that a long run keeps bounded memory; the other events are all kept."""
 
     def __init__(self, max_steps: int = 20000):
         self._lock = threading.Lock()
@@ -97,10 +54,53 @@ class EventLog:
             return list(self._steps), list(self._other)
 
 
+def save_result(writer: RunWriter, res: Result) -> None:
+    """A finished model's test predictions (what the Decoupling and Compare pages read)."""
+    if res.pred is None or res.stopped:
+        return
+    tag = res.job.tag
+    idx = res.job.fold.ctx.get("test_idx")
+    if idx is None:
+        return
+    extra = {}
+    if "groups" in res.extra:
+        extra = dict(g_pred=np.asarray(res.extra["groups"][0]), g_true=np.asarray(res.extra["groups"][1]))
+    writer.predictions(tag.get("config") or tag["method"], tag["fold"], idx, res.pred, **extra)
+
+
+class BudgetError(ValueError):
+    """A run refused before it starts: it would cost more than this server allows (the message says what)."""
+
+
+def default_max_running() -> int:
+    """Jobs that train at once: one per four cores (each job's torch uses several), at least one; ILDL_MAX_JOBS."""
+    env = os.environ.get("ILDL_MAX_JOBS")
+    return max(1, int(env)) if env and env.isdigit() else max(1, (os.cpu_count() or 2) // 4)
+
+
+def plan_and_check(config: dict[str, Any], dataset: Any = None) -> tuple[dict, Any, Any, list, budget.Estimate]:
+    """Resolve a config, load its data, plan its jobs and check the cost — all before anything trains."""
+    cfg = runner.resolve(config)
+    data = dataset if dataset is not None else runner.load_data(cfg)
+    task, jobs = runner.plan(cfg, data)
+    if not jobs:
+        raise ValueError("nothing to run: no (method, fold) chosen")
+    est = budget.estimate(jobs, cfg["device"])
+    problems = est.problems()
+    if problems:
+        raise BudgetError("This run is too large for this server: " + "; ".join(problems)
+                          + f" (estimate: {est.text()}). Use fewer epochs, folds or samples, a larger batch or a "
+                          "smaller network.")
+    return cfg, data, task, jobs, est
+
+
 class Job:
-    def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None):
-        self.config = resolve_run_config(config)
+    def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None,
+                 owner: str | None = None, slots: threading.Semaphore | None = None):
+        self.config, self.data, self.task, self.plan, self.estimate = plan_and_check(config, dataset)
         self.dataset = dataset  # an uploaded dataset; else loaded from config in the worker
+        self.owner = owner
+        self._slots = slots
         self.store = store or RunStore()
         self.log = EventLog()
         self.stop_event = threading.Event()
@@ -111,11 +111,10 @@ class Job:
         self.started: float | None = None
         self.finished: float | None = None
         self.epochs_done = 0
-        self.total_epochs = 1
-        self.id, self._writer = self.store.create(self.config)
+        self.total_epochs = sum(j.cfg["epochs"] for j in self.plan if not j.spec.constant) or 1
+        self.id, self._writer = self.store.create(self.config, owner=owner, estimate=self.estimate.text(),
+                                                  total_epochs=self.total_epochs)
         if dataset is not None:  # an upload: keep its arrays with the run so the run can be reproduced
-            import numpy as np
-
             np.savez_compressed(self._writer.path / "dataset.npz", features=dataset.X, labels=dataset.Y)
         self.thread = threading.Thread(target=self._run, name=f"ildl-job-{self.id}", daemon=True)
 
@@ -154,94 +153,116 @@ class Job:
         self.log.append(ev)
         self._writer.event(ev)
 
-    def _on_fold(self, out: dict[str, Any]) -> None:
-        self.rows.extend(out.get("rows", [out["row"]]))
+    def _on_result(self, res: Result) -> None:
+        if res.stopped:
+            return
+        self.rows.extend(res.rows)
         self._writer.results(self.rows)
-        if "test_idx" in out:  # label-distribution predictions (what the Decoupling and Compare pages read)
-            self._writer.predictions(out["row"].get("config") or out["row"]["method"], out["row"]["fold"],
-                                     out["test_idx"], out["pred"])
+        save_result(self._writer, res)
 
-    def _run_study(self, c: dict[str, Any], n_folds: int) -> None:
-        from .studies import get, load_for, run_study, total_epochs
-
-        ds = self.dataset if self.dataset is not None else load_for(c["study"], c["dataset"], **(c["dataset_kw"] or {}))
-        self.total_epochs = total_epochs(get(c["study"]), c["configs"], n_folds) or 1
-        run_study(c["study"], ds, protocol=c["protocol"], folds=c["folds"], seed=c["seed"], thresholds=c["thresholds"],
-                  fold_ids=c["fold_ids"], overrides=c["settings"][c["methods"][0]], chunk_folds=c["chunk_folds"],
-                  device=c["device"], emit=self._emit, stop=self.stop_event, on_fold=self._on_fold,
-                  scaling=c["scaling"], select=c["select"][0])
-
-    def _run_dir(self, c: dict[str, Any], n_folds: int) -> None:
-        from . import groupdir
-
-        ds = self.dataset if self.dataset is not None else groupdir.load_dir(c["dataset"], **c["dataset_kw"])
-        self.total_epochs = n_folds * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
-        for m in c["methods"]:
-            groupdir.run(ds, [m], n_groups=c["groups"], folds=c["folds"], seed=c["seed"], settings=c["settings"][m],
-                         device="cuda" if c["device"] == "cuda" else "cpu", emit=self._emit, stop=self.stop_event,
-                         fold_ids=c["fold_ids"], on_fold=self._on_fold)
-
-    def _run_lt(self, c: dict[str, Any]) -> None:
-        from . import longtail
-
-        self.total_epochs = c["seeds"] * sum(c["settings"][m]["epochs"] for m in c["methods"]) or 1
-        for m in c["methods"]:
-            longtail.run(c["dataset"], [m], imbalance=c["imbalance"], test_priors=c["test_priors"], seeds=c["seeds"],
-                         settings=c["settings"][m], emit=self._emit, stop=self.stop_event, on_row=self._on_fold)
+    def _wait_for_slot(self) -> bool:
+        """Block until this job may train (False: stopped while queued)."""
+        if self._slots is None:
+            return True
+        while not self._slots.acquire(timeout=0.1):
+            if self.stop_event.is_set():
+                return False
+        return True
 
     def _run(self) -> None:
         c = self.config
-        self.started = time.time()
-        self.status = "running"
         w: RunWriter = self._writer
-        w.status("running", created=self.created, started=self.started)
-        final, error = "failed", None
+        final, error, slot = "failed", None, False
         try:
-            n_folds = len(c["fold_ids"]) if c["fold_ids"] is not None else c["folds"]
-            if c["study"]:
-                self._run_study(c, n_folds)
-            elif c["task"] == "dir":
-                self._run_dir(c, n_folds)
-            elif c["task"] == "lt":
-                self._run_lt(c)
-            else:
-                ds = self.dataset if self.dataset is not None else D.load(c["dataset"], **(c["dataset_kw"] or {}))
-                self.total_epochs = n_folds * sum(c["settings"][m].get("epochs", 0) for m in c["methods"]) or 1
-                run_experiment(ds, c["methods"], protocol=c["protocol"], folds=c["folds"], seed=c["seed"],
-                               thresholds=c["thresholds"], settings=c["settings"], device=c["device"],
-                               emit=self._emit, stop=self.stop_event, scaling=c["scaling"], fold_ids=c["fold_ids"],
-                               on_fold=self._on_fold, select=c["select"], diagnostic=c["diagnostic"])
+            slot = self._wait_for_slot()
+            if not slot:
+                final = "stopped"
+                return
+            self.started = time.time()
+            self.status = "running"
+            w.status("running", created=self.created, started=self.started, owner=self.owner, pid=os.getpid(),
+                     total_epochs=self.total_epochs, estimate=self.estimate.text())
+            runner.execute(c, self.task, self.plan, emit=self._emit, stop=self.stop_event, on_result=self._on_result)
             final = "stopped" if self.stop_event.is_set() else "done"
+        except MemoryError:
+            error = "MemoryError: the run needed more memory than this machine has"
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
             error = f"{type(e).__name__}: {e}"
             (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
         finally:
             self.finished = time.time()
+            self.plan = []  # the folds' arrays: a finished job keeps only its rows and events
+            self.data = None
             w.results(self.rows)
-            w.status(final, error=error, created=self.created, started=self.started, finished=self.finished)
+            end = E.end(final, error)
+            self.log.append(end)
+            w.event(end)
+            w.status(final, error=error, created=self.created, started=self.started, finished=self.finished,
+                     epochs_done=self.epochs_done, total_epochs=self.total_epochs, owner=self.owner)
             w.close()
-            # last: whoever waits on `status` finds the files complete
+            # whoever waits on `status` finds the files complete; only then may the next job take the slot
             self.error, self.status = error, final
+            if slot and self._slots is not None:
+                self._slots.release()
 
 
 class JobRegistry:
     """All jobs of a process, by id (the app keeps one of these in `st.cache_resource`). Finished jobs past the
     newest `keep_finished` leave memory; their runs stay on disk and `view` reads them from there."""
 
-    def __init__(self, store: RunStore | None = None, keep_finished: int = 20):
+    def __init__(self, store: RunStore | None = None, keep_finished: int = 20, max_running: int | None = None,
+                 open_control: bool | None = None):
         self.store = store or RunStore()
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.keep_finished = keep_finished
+        self.max_running = max_running or default_max_running()
+        self._slots = threading.Semaphore(self.max_running)
+        self.open_control = (os.environ.get("ILDL_OPEN_CONTROL") == "1") if open_control is None else open_control
+        self.recovered = self.store.recover() if not self.store.problem() else []  # runs a crash left 'running'
 
-    def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None) -> Job:
-        job = Job(config, dataset=dataset, store=self.store)
+    def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None, owner: str | None = None) -> Job:
+        """Check (config, data, budget), create the run and queue the job; raises ValueError / BudgetError."""
+        job = Job(config, dataset=dataset, store=self.store, owner=owner, slots=self._slots)
         with self._lock:
             self._jobs[job.id] = job
             finished = [j for j in self._jobs.values() if not j.running]
             for old in finished[:max(0, len(finished) - self.keep_finished)]:
                 del self._jobs[old.id]
         return job.start()
+
+    def owner_of(self, run_id: str) -> str | None:
+        job = self.get(run_id)
+        return job.owner if job is not None else self.store.status(run_id).get("owner")
+
+    def may_control(self, run_id: str, owner: str | None) -> bool:
+        """Stop / delete: the browser that started the run (or anyone when the server opens control)."""
+        if self.open_control:
+            return True
+        who = self.owner_of(run_id)
+        return who is None or (owner is not None and who == owner)
+
+    def stop(self, run_id: str, owner: str | None) -> bool:
+        job = self.get(run_id)
+        if job is None or not self.may_control(run_id, owner):
+            return False
+        job.request_stop()
+        return True
+
+    def delete(self, run_id: str, owner: str | None) -> bool:
+        job = self.get(run_id)
+        if (job is not None and job.running) or not self.may_control(run_id, owner):
+            return False
+        with self._lock:
+            self._jobs.pop(run_id, None)
+        self.store.delete(run_id)
+        return True
+
+    def queue_position(self, job: Job) -> int:
+        """How many jobs wait before this one (0: running or next)."""
+        with self._lock:
+            waiting = [j for j in self._jobs.values() if j.status == "queued" and j.started is None]
+        return waiting.index(job) if job in waiting else 0
 
     def get(self, job_id: str | None) -> Job | None:
         with self._lock:
@@ -260,14 +281,24 @@ class JobRegistry:
                         events=other, rows=list(job.rows), progress=job.progress, eta=job.eta_seconds)
         try:
             cfg = self.store.config(run_id)
-        except (OSError, ValueError):
-            return None
+        except (OSError, ValueError) as e:
+            return dict(id=run_id, live=False, status="damaged", error=str(e), config=None, steps=[], events=[],
+                        rows=[], progress=0.0, eta=None) if self._exists(run_id) else None
         st = self.store.status(run_id)
         status = st.get("status", "unknown")
         if status in ("queued", "running"):  # on disk as running but no thread here: the app was restarted
             status = "interrupted"
         evs = self.store.events(run_id)
-        return dict(id=run_id, live=False, status=status, error=st.get("error"), config=cfg,
+        total = st.get("total_epochs") if isinstance(st.get("total_epochs"), int) else 0
+        done = st.get("epochs_done") if isinstance(st.get("epochs_done"), int) else sum(e["type"] == "epoch" for e in evs)
+        return dict(id=run_id, live=False, status=status, error=st.get("error") if isinstance(st.get("error"), str) else None,
+                    config=cfg,
                     steps=[e for e in evs if e.get("type") == "step"],
                     events=[e for e in evs if e.get("type") != "step"], rows=self.store.rows(run_id),
-                    progress=1.0 if status == "done" else 0.0, eta=None)
+                    progress=1.0 if status == "done" else (min(1.0, done / total) if total else 0.0), eta=None)
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            return self.store.path(run_id).is_dir()
+        except ValueError:
+            return False

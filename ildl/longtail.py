@@ -1,40 +1,20 @@
-"""Long-tailed classification under label shift: CE, PC softmax, logit adjustment, balanced softmax, LADE.
+"""Long-tailed classification under label shift — data and evaluation (the methods: `ildl.methods.longtail`).
 
 Hong, Han, Choi, Lee, Park & Choi. "Disentangling Label Distribution for Long-tailed Visual Recognition"
-(LADE, with PC softmax). CVPR 2021 — spec §5. Logit adjustment: Menon et al., ICLR 2021. Balanced
-softmax: Ren et al., NeurIPS 2020.
-
-p_s = training class prior, p_t = test prior. Every method except plain CE predicts with the test prior
-when it is known: argmax_y f_y(x) + log p_t(y) (− log p_s(y) for PC, whose f still carries p_s).
+(LADE, with PC softmax). CVPR 2021 — spec §5: train on a long-tailed set, evaluate on a balanced test set
+and on shifted test priors (forward / backward long-tailed), accuracy overall and on many / medium / few
+classes. Every method except plain CE predicts with the test prior when it is known.
 """
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .config import Param, resolve
 from .data import DataError
-from .nets import mlp
-from .trainer import shuffled_epochs
+from .methods.longtail import adjust
 
-METHODS = ("ce", "pc", "la", "balanced-softmax", "lade")
-PARAMS = (
-    Param("epochs", "int", 60, "passes over the long-tailed training set", 1, 2000, 1),
-    Param("batch_size", "int", 64, "mini-batch size", 2, 4096, 1),
-    Param("lr", "float", 1e-3, "Adam learning rate", 1e-5, 1.0, log=True),
-    Param("hidden", "int", 128, "hidden width", 4, 2048, 1),
-    Param("tau", "float", 1.0, "τ of the logit-adjusted loss CE(f + τ log p_s)", 0.0, 5.0),
-    Param("alpha", "float", 0.1, "α: weight of LADE's regulariser", 0.0, 10.0),
-    Param("lam", "float", 0.1, "λ: LADE's second-order term", 0.0, 10.0),
-    Param("mask_absent", "bool", True, "LADE: leave classes absent from the batch out of the regulariser (spec §5); "
-          "off = the reference code, which keeps them (their first term is 0)"),
-)
 # ImageNet-LT's shot split (many > 100, few < 20 training images) with a 1280-image head class, scaled to
 # the data: many > 100/1280 · n_max, few < 20/1280 · n_max.
 MANY_FRAC, FEW_FRAC = 100 / 1280, 20 / 1280
@@ -146,81 +126,24 @@ def shifted_test_set(data: LTData, p_t: np.ndarray, seed: int = 0) -> np.ndarray
     return np.concatenate([rng.permutation(np.nonzero(data.y_pool == c)[0])[:n[c]] for c in range(data.n_classes)])
 
 
-# --------------------------------------------------------------------------- losses
-def lade_regulariser(logits: torch.Tensor, y: torch.Tensor, prior: torch.Tensor, lam: float = 0.1,
-                     mask_absent: bool = True) -> torch.Tensor:
-    """L_LADE = −Σ_c p_s(c)·est_c over classes present in the batch (LADE eq. 13, spec §5; with
-    `mask_absent` off, over every class as the reference code does), where
-    est_c = mean_{i: y_i = c} f_c(x_i) − second_c − λ·second_c²,
-    second_c = logsumexp_i(f_c(x_i) − log p_s(c) − log C) − log N.   logits (N, C), y (N,), prior (C,)."""
-    N, C = logits.shape
-    onehot = F.one_hot(y, C).float()  # (N, C)
-    n_c = onehot.sum(0)  # (C,)
-    first = (logits * onehot).sum(0) / n_c.clamp_min(1)
-    second = torch.logsumexp(logits - torch.log(prior)[None, :] - np.log(C), dim=0) - np.log(N)
-    est = first - second - lam * second**2
-    present = (n_c > 0).float() if mask_absent else torch.ones_like(n_c)
-    return -(est * prior * present).sum()
+def prediction_rule(method: str) -> str:
+    """The prediction rule (`ildl.methods.longtail.adjust` kind) of a registry method name: 'lade' → 'lade'."""
+    from .methods import REGISTRY
+
+    return REGISTRY[method].preset["kind"]
 
 
-def loss(method: str, logits: torch.Tensor, y: torch.Tensor, log_prior: torch.Tensor, cfg: dict) -> torch.Tensor:
-    if method in ("ce", "pc"):
-        return F.cross_entropy(logits, y)
-    if method == "la":
-        return F.cross_entropy(logits + cfg["tau"] * log_prior, y)
-    if method == "balanced-softmax":  # CE(f + log n_y): log n_c = log p_s(c) + const, the constant cancels
-        return F.cross_entropy(logits + log_prior, y)
-    if method == "lade":
-        return F.cross_entropy(logits + log_prior, y) + cfg["alpha"] * lade_regulariser(
-            logits, y, log_prior.exp(), cfg["lam"], cfg.get("mask_absent", True))
-    raise ValueError(f"unknown long-tailed method '{method}' ({', '.join(METHODS)})")
+def shifted_prior(imbalance: float, shift: float, C: int) -> np.ndarray:
+    """The test prior a shift s ∈ [−1, 1] gives: p_t(c) ∝ R^(−s·c/(C−1)) — +1 long-tailed like training (ratio
+    R), 0 uniform, −1 the reverse."""
+    p = float(imbalance) ** (-float(shift) * np.arange(C) / (C - 1))
+    return p / p.sum()
 
 
-def adjust(method: str, logits: np.ndarray, p_s: np.ndarray, p_t: np.ndarray) -> np.ndarray:
-    """Prediction scores: CE as is; PC adds log p_t − log p_s; LA / BS / LADE add log p_t."""
-    lt = np.log(np.maximum(p_t, 1e-12))
-    if method == "ce":
-        return logits
-    if method == "pc":
-        return logits + lt - np.log(np.maximum(p_s, 1e-12))
-    return logits + lt
-
-
-# --------------------------------------------------------------------------- training and evaluation
-def train(method: str, data: LTData, cfg: dict[str, Any] | None = None, *, seed: int = 0, device: str = "cpu",
-          emit: Callable[[dict], None] = lambda e: None, stop: threading.Event | None = None) -> torch.nn.Module:
-    cfg = resolve(PARAMS, cfg)
-    torch.manual_seed(seed)
-    net = mlp(data.X_train.shape[1], cfg["hidden"], data.n_classes).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
-    X = torch.as_tensor(data.X_train, device=device)
-    Y = torch.as_tensor(data.y_train, device=device)
-    log_prior = torch.log(torch.as_tensor(data.prior, dtype=torch.float32, device=device))
-    step = 0
-    for epoch, batches in shuffled_epochs(len(X), cfg["batch_size"], cfg["epochs"], seed, device):
-        for idx in batches:
-            if stop is not None and stop.is_set():
-                return net
-            L = loss(method, net(X[idx]), Y[idx], log_prior, cfg)
-            opt.zero_grad(set_to_none=True)
-            L.backward()
-            opt.step()
-            step += 1
-            emit(dict(type="step", method=method, seed=seed, epoch=epoch, step=step, loss=float(L.detach())))
-        emit(dict(type="epoch", method=method, seed=seed, epoch=epoch, step=step))
-    return net
-
-
-@torch.no_grad()
-def logits_of(net: torch.nn.Module, X: np.ndarray) -> np.ndarray:
-    net.eval()
-    p = next(net.parameters())
-    return net(torch.as_tensor(X, device=p.device)).cpu().numpy().astype(np.float64)
-
-
-def accuracy(method: str, logits: np.ndarray, y: np.ndarray, data: LTData, p_t: np.ndarray) -> dict[str, float]:
-    """Overall and many / medium / few-shot accuracy of predictions made with p_t."""
-    pred = adjust(method, logits, data.prior, p_t).argmax(1)
+def accuracy(kind: str, logits: np.ndarray, y: np.ndarray, data: LTData, p_t: np.ndarray) -> dict[str, float]:
+    """Overall and many / medium / few-shot accuracy of predictions made with p_t (`kind`: the prediction
+    rule of `ildl.methods.longtail.adjust`)."""
+    pred = adjust(kind, logits, data.prior, p_t).argmax(1)
     ok = pred == y
     shots = data.shots()[y]
     out = {"acc": float(ok.mean())}
@@ -229,38 +152,11 @@ def accuracy(method: str, logits: np.ndarray, y: np.ndarray, data: LTData, p_t: 
     return out
 
 
-def accuracy_under_prior(method: str, logits_pool: np.ndarray, data: LTData, p_t: np.ndarray) -> float:
+def accuracy_under_prior(kind: str, logits_pool: np.ndarray, data: LTData, p_t: np.ndarray) -> float:
     """Expected accuracy on a test set with class prior p_t: Σ_c p_t(c)·recall_c, recall measured on the
     balanced pool with predictions that use p_t (no resampling noise)."""
-    pred = adjust(method, logits_pool, data.prior, p_t).argmax(1)
+    pred = adjust(kind, logits_pool, data.prior, p_t).argmax(1)
     recall = np.array([(pred[data.y_pool == c] == c).mean() for c in range(data.n_classes)])
     return float((p_t * recall).sum())
 
 
-def run(dataset: str, methods: Sequence[str], *, imbalance: float = 100.0, test_priors: Sequence[str] = ("uniform",),
-        seeds: int = 3, settings: dict[str, Any] | None = None, device: str = "cpu",
-        emit: Callable[[dict], None] = lambda e: None, stop: threading.Event | None = None,
-        on_row: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
-    """Rows: method, seed, test_prior, acc, acc_many, acc_medium, acc_few, seconds."""
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown long-tailed method '{m}' ({', '.join(METHODS)})")
-    rows = []
-    for seed in range(seeds):
-        data = load_lt(dataset, imbalance, seed)
-        for m in methods:
-            t0 = time.perf_counter()
-            net = train(m, data, settings, seed=seed, device=device, emit=emit, stop=stop)
-            if stop is not None and stop.is_set():
-                return rows
-            secs = time.perf_counter() - t0
-            lg = logits_of(net, data.X_pool)
-            for tp in test_priors:
-                p_t = test_prior(tp, data.n_classes)
-                idx = shifted_test_set(data, p_t, seed)
-                rows.append(dict(method=m, seed=seed, test_prior=tp, **accuracy(m, lg[idx], data.y_pool[idx], data, p_t),
-                                 seconds=secs))
-                emit(dict(type="fold", method=m, seed=seed, test_prior=tp, metrics=rows[-1]))
-                if on_row is not None:
-                    on_row(dict(row=rows[-1]))
-    return rows

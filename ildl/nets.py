@@ -1,11 +1,15 @@
-"""Small building blocks shared by the methods: MLPs, latent Gaussian encoders, latent losses, clipping."""
-from __future__ import annotations
+"""Building blocks shared by the methods: module builders (one model) and their functional forms on
+stacked parameters (M models, `ildl.stack`), latent Gaussian losses.
 
-from collections import deque
+Shapes: x (M, B, d) or sparse rows; every output keeps the leading model axis M.
+"""
+from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .stack import Params, linear
 
 
 def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
@@ -13,12 +17,24 @@ def mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
 
 
+def mlp_f(P: Params, name: str, x) -> torch.Tensor:
+    """The stacked form of `mlp`: x (M, B, d) → (M, B, d_out)."""
+    return linear(P, f"{name}.2", torch.relu(linear(P, f"{name}.0", x)))
+
+
+def encoder(d_in: int, hidden: int) -> nn.Sequential:
+    """Two ReLU layers d_in → hidden → hidden (the Group-DIR representation z)."""
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+
+
+def encoder_f(P: Params, name: str, x) -> torch.Tensor:
+    return torch.relu(linear(P, f"{name}.2", torch.relu(linear(P, f"{name}.0", x))))
+
+
 class LatentEncoder(nn.Module):
     """RDA's encoder, as in its reference code: h = W v (one linear layer, *no* activation), then two linear
-    Gaussian heads on the pre-activation h: μ = A h, log σ² = A' h.
-
-    v (B, d_in) → h, μ, log σ², each (B, hidden). Prediction uses D(ReLU(h)); the heads serve the alignment
-    losses only, so they never touch the prediction path."""
+    Gaussian heads on the pre-activation h: μ = A h, log σ² = A' h. Prediction uses D(ReLU(h)); the heads
+    serve the alignment losses only, so they never touch the prediction path."""
 
     def __init__(self, d_in: int, hidden: int):
         super().__init__()
@@ -26,9 +42,11 @@ class LatentEncoder(nn.Module):
         self.mu = nn.Linear(hidden, hidden)
         self.logvar = nn.Linear(hidden, hidden)
 
-    def forward(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.lin(v)
-        return h, self.mu(h), self.logvar(h)
+
+def latent_f(P: Params, name: str, v) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`LatentEncoder` on stacked parameters: v (M, B, d_in) → h, μ, log σ², each (M, B, hidden)."""
+    h = linear(P, f"{name}.lin", v)
+    return h, linear(P, f"{name}.mu", h), linear(P, f"{name}.logvar", h)
 
 
 def kaiming_normal_(module: nn.Module) -> None:
@@ -40,40 +58,19 @@ def kaiming_normal_(module: nn.Module) -> None:
             nn.init.zeros_(p)
 
 
-def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
-    """r = μ + σ·ε, ε ~ N(0, I) drawn from the run's own generator (threads must not share RNG state)."""
-    eps = torch.randn(mu.shape, generator=gen, device="cpu").to(mu.device)
-    return mu + torch.exp(0.5 * logvar) * eps
-
-
 def gaussian_kl(mu1, logvar1, mu2, logvar2) -> torch.Tensor:
-    """KL(N(μ1, σ1²) ‖ N(μ2, σ2²)) for diagonal Gaussians, summed over latent dims, mean over batch.
+    """KL(N(μ1, σ1²) ‖ N(μ2, σ2²)) of diagonal Gaussians per row, summed over latent dims: (…, h) → (…).
 
     = Σ_j ½[log σ2² − log σ1² + (σ1² + (μ1 − μ2)²)/σ2² − 1]
     """
-    t = 0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2) ** 2) / logvar2.exp() - 1.0)
-    return t.sum(-1).mean()
+    return (0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2) ** 2) / logvar2.exp() - 1.0)).sum(-1)
 
 
-def similarity_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """MSE between the (B, B) cosine-similarity matrices of a (B, m) and b (B, m) (RDA's L_sim)."""
+def similarity_loss(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """RDA's L_sim per model: MSE between the (B, B) cosine-similarity matrices of a and b (M, B, h), over the
+    pairs of real rows (mask (M, B)) → (M,)."""
     an, bn = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-    return F.mse_loss(an @ an.T, bn @ bn.T)
-
-
-class AdaptiveClip:
-    """The RDA reference's gradient clipping: clip the total norm at `factor` × the largest of the last five
-    recorded norms (no clipping until one is recorded), then record min(norm, 2 × that largest, 1.0).
-
-    So after the first steps the threshold sits at ≤ 5 × (a recent norm, capped at 1): it damps spikes
-    relative to the recent past rather than at a fixed level."""
-
-    def __init__(self, factor: float = 5.0):
-        self.factor = factor
-        self.queue: deque[float] = deque([float("inf")], maxlen=5)
-
-    def __call__(self, params) -> float:
-        largest = max(self.queue)
-        total = float(torch.nn.utils.clip_grad_norm_(list(params), largest * self.factor))
-        self.queue.append(min(total, largest * 2.0, 1.0))
-        return total
+    d2 = (an @ an.transpose(-1, -2) - bn @ bn.transpose(-1, -2)) ** 2  # (M, B, B)
+    m = mask.float()
+    pair = m[:, :, None] * m[:, None, :]
+    return (d2 * pair).sum((1, 2)) / pair.sum((1, 2)).clamp_min(1)

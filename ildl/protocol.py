@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.model_selection import KFold
 
-from .data import DataError, Dataset
+from .data import DataError, Dataset, check_thresholds
 
 N_VAL = 20
 HEAD_RATIO = 10.0
@@ -52,11 +52,8 @@ class Protocol:
 
 def ildl_filter(Y: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """Indices (into Y) kept by the ILDL filter plus the top sample of every label, sorted."""
-    a, b, c, d = thresholds
     L = Y.shape[1]
-    c, d = int(c), int(d)
-    if not (0 <= c < L and 0 <= d < L):
-        raise DataError(f"ILDL thresholds: label indices c={c}, d={d} must lie in [0, {L - 1}]")
+    a, b, c, d = check_thresholds(thresholds, L)
     keep = (Y[:, c] < a / L) & (Y[:, d] > b / L)
     keep[Y.argmax(0)] = True  # the one sample with the highest degree of each label
     return np.nonzero(keep)[0]
@@ -79,6 +76,8 @@ def _val_split(kept: np.ndarray, seed: int, n_val: int) -> tuple[np.ndarray, np.
 
 
 def _check_folds(ds: Dataset, folds: int) -> None:
+    if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool):
+        raise DataError(f"folds must be a whole number, got {folds!r}")
     if folds < 2:
         raise DataError(f"need at least 2 folds, got {folds}")
     if ds.n < folds:
@@ -96,8 +95,7 @@ def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int
         if th is None:
             raise DataError(f"{ds.name}: the ILDL protocol needs thresholds a,b,c,d (e.g. --thresholds 1,2,2,0); "
                             f"built in for {', '.join(_known())}")
-        if len(th) != 4:
-            raise DataError(f"ILDL thresholds must be four numbers a,b,c,d, got {th}")
+        th = check_thresholds(th, ds.n_labels)
     elif name == "kfold":
         th = None
     else:

@@ -57,6 +57,14 @@ def entropy(q: np.ndarray) -> np.ndarray:
     return -(np.where(q > 0, q * np.log(np.maximum(q, 1e-300)), 0.0)).sum(-1)
 
 
+def target_bins(*targets: np.ndarray) -> np.ndarray:
+    """One-unit bin edges covering every given target array: floor(min) … floor(max) + 1, so the largest
+    value has a bin of its own. The metric's shot regions and the Soft-labels page use these same bins."""
+    lo = float(np.floor(min(np.min(t) for t in targets)))
+    hi = float(np.floor(max(np.max(t) for t in targets)))
+    return np.arange(lo, hi + 2)
+
+
 def shot_thresholds(counts: np.ndarray) -> tuple[float, float]:
     """(many, few) sample-count thresholds scaled to the data (see the module constants)."""
     mean = float(np.mean(counts[counts > 0])) if (counts > 0).any() else 0.0

@@ -1,11 +1,15 @@
-"""Runs on disk: every job writes its resolved config, its events and its results, so nothing is lost
-to a browser refresh or an app restart.
+"""Runs on disk: every job (app or CLI) writes its resolved config, its events and its results, so nothing is
+lost to a browser refresh or an app restart.
 
 runs/<run_id>/
-  config.json    the resolved config (dataset, protocol, methods, every parameter)
-  events.jsonl   one event per line, appended as training goes
-  results.csv    one row per (method, fold)
-  status.json    status, error, timestamps
+  config.json    the resolved config (task, dataset, methods, every parameter)
+  events.jsonl   one event per line, appended as training goes (step events thinned past a cap)
+  results.csv    one row per (method, fold[, test prior], rule)
+  status.json    status, error, timestamps, owner, pid, progress
+  pred/          test predictions per (method or configuration, fold)
+
+Reading never raises on what it finds: a file of the wrong type, a cut or garbled line, bytes that are not
+UTF-8 — the run is listed as *damaged* with the reason (and can still be deleted), damaged lines are skipped.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import events as E
 from .metrics import METRICS
 
 
@@ -43,43 +48,64 @@ def dumps(o: Any) -> str:
     return json.dumps(o, default=_json_default)
 
 
-RESULT_COLUMNS = ("method", "fold", "select", *METRICS, "seconds")
+RESULT_COLUMNS = ("method", "fold", "test_prior", "select", *METRICS, "seconds")
 STUDY_COLUMNS = ("study", "config")
 
 
-def rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV text of result rows: study/config first, then method, fold, metrics, seconds, then any other keys."""
+def rows_to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """CSV text of result rows in `columns` order (default: study/config, method, fold, rule, the label-distribution
+    metrics, then any other key, seconds last). NaN is written as an empty cell."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    lead = [c for c in STUDY_COLUMNS if c in keys]
-    main = [c for c in RESULT_COLUMNS if c in keys or not rows]
-    cols = [*lead, *main, *[k for k in keys if k not in main and k not in lead]]
+    if columns is None:
+        lead = [c for c in STUDY_COLUMNS if c in keys]
+        main = [c for c in RESULT_COLUMNS if c != "seconds" and (c in keys or not rows)]
+        rest = [k for k in keys if k not in main and k not in lead and k != "seconds"]
+        columns = [*lead, *main, *rest, *(["seconds"] if "seconds" in keys or not rows else [])]
+    cols = columns
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(cols)), extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow(r)
+        w.writerow({k: "" if isinstance(v, float) and v != v else v for k, v in r.items()})
     return buf.getvalue()
 
 
 class RunWriter:
-    """Appends events as they come (called from the worker thread only)."""
+    """Appends events as they come (called from the worker thread only). Step events of a model are written in
+    full up to `max_steps`; past that every 2nd, then every 4th … so a long run stays a bounded file."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_steps: int = 20000):
         self.path = path
         self._fh = open(path / "events.jsonl", "a", encoding="utf-8")
         self._lock = threading.Lock()
+        self.max_steps = max_steps
+        self._seen: dict[tuple, int] = {}  # (method, fold, config) → step events seen
+        self.steps_written = 0
+
+    def _keep(self, ev: dict[str, Any]) -> bool:
+        key = (ev.get("method"), ev.get("fold"), ev.get("config"))
+        n = self._seen.get(key, 0)
+        self._seen[key] = n + 1
+        stride = 1 << max(0, (n // self.max_steps).bit_length()) if n >= self.max_steps else 1
+        return n % stride == 0
 
     def event(self, ev: dict[str, Any]) -> None:
         with self._lock:
+            if ev.get("type") == "step":
+                if not self._keep(ev):
+                    return
+                self.steps_written += 1
             self._fh.write(dumps(ev) + "\n")
             if ev.get("type") != "step":  # flush at epoch granularity: cheap, and a crash loses < 1 epoch
                 self._fh.flush()
 
-    def predictions(self, method: str, fold: int, test_idx: np.ndarray, pred: np.ndarray) -> None:
-        """Test-fold predictions of one (method, fold): what the Decoupling and Compare pages show."""
+    def predictions(self, method: str, fold: int, test_idx: np.ndarray, pred: np.ndarray, **extra: np.ndarray) -> None:
+        """Test-fold predictions of one (method, fold): what the Decoupling and Compare pages show (dir runs add
+        the predicted and true groups)."""
         d = self.path / "pred"
         d.mkdir(exist_ok=True)
-        np.savez_compressed(d / f"{method}__f{fold}.npz", idx=np.asarray(test_idx), pred=np.asarray(pred, np.float32))
+        np.savez_compressed(d / f"{method}__f{fold}.npz", idx=np.asarray(test_idx), pred=np.asarray(pred, np.float32),
+                            **{k: np.asarray(v) for k, v in extra.items()})
 
     def results(self, rows: list[dict[str, Any]]) -> None:
         (self.path / "results.csv").write_text(rows_to_csv(rows), encoding="utf-8")
@@ -96,94 +122,216 @@ class RunWriter:
 
 
 class RunStore:
+    """The runs directory. Every reader tolerates whatever it finds on disk."""
+
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_root()
 
-    def create(self, config: dict[str, Any], run_id: str | None = None) -> tuple[str, RunWriter]:
+    def problem(self) -> str | None:
+        """Why runs cannot be kept here (None when they can)."""
+        if self.root.exists() and not self.root.is_dir():
+            return f"the runs folder {self.root} is a file, not a folder (check ILDL_RUNS_DIR)"
+        return None
+
+    def create(self, config: dict[str, Any], run_id: str | None = None, **status: Any) -> tuple[str, RunWriter]:
+        if self.problem():
+            raise OSError(self.problem())
         run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         path = self.root / run_id
         path.mkdir(parents=True, exist_ok=False)
         (path / "config.json").write_text(json.dumps(config, indent=2, default=_json_default), encoding="utf-8")
         w = RunWriter(path)
-        w.status("queued", created=time.time())
+        w.status("queued", created=time.time(), pid=os.getpid(), **status)
         return run_id, w
 
+    def ids(self) -> list[str]:
+        if self.problem() or not self.root.exists():
+            return []
+        try:
+            return sorted((p.name for p in self.root.iterdir() if p.is_dir()), reverse=True)
+        except OSError:
+            return []
+
     def list(self) -> list[dict[str, Any]]:
-        """Newest first: id, status and the config's headline fields."""
+        """Newest first: id, status, headline fields of the config, and `damaged` (a reason, or None)."""
         out = []
-        if not self.root.exists():
-            return out
-        for p in sorted(self.root.iterdir(), reverse=True):
-            if not (p / "config.json").exists():
-                continue
-            try:
-                cfg = json.loads((p / "config.json").read_text())
-                st = json.loads((p / "status.json").read_text()) if (p / "status.json").exists() else {}
-            except (OSError, json.JSONDecodeError):
-                continue
-            out.append(dict(id=p.name, status=st.get("status", "unknown"), dataset=cfg.get("dataset"),
-                            methods=cfg.get("methods"), study=cfg.get("study"), created=st.get("created"),
-                            error=st.get("error")))
+        for run_id in self.ids():
+            cfg, problem = self._config(run_id)
+            st = self.status(run_id)
+            if problem is None and "status" not in st and (self.path(run_id) / "status.json").exists():
+                problem = "status.json is unreadable"
+            if problem is None:
+                problem = self._rows(run_id)[1]
+            cfg = cfg or {}
+            out.append(dict(id=run_id, status="damaged" if problem else st.get("status", "unknown"),
+                            task=cfg.get("task", "ldl"), dataset=cfg.get("dataset"), methods=cfg.get("methods"),
+                            study=cfg.get("study"), created=st.get("created"), error=st.get("error"),
+                            owner=st.get("owner"), damaged=problem))
         return out
 
     def path(self, run_id: str) -> Path:
+        if not isinstance(run_id, str) or not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id:
+            raise ValueError(f"bad run id {run_id!r}")
         p = (self.root / run_id).resolve()
         if p.parent != self.root.resolve():
             raise ValueError(f"bad run id {run_id!r}")
         return p
 
+    def _read(self, run_id: str, name: str) -> tuple[Any, str | None]:
+        try:
+            text = (self.path(run_id) / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, f"{name} is missing"
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            return None, f"{name} is unreadable ({type(e).__name__})"
+        try:
+            return json.loads(text), None
+        except json.JSONDecodeError:
+            return None, f"{name} is not JSON"
+
+    def _config(self, run_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        cfg, problem = self._read(run_id, "config.json")
+        if problem:
+            return None, problem
+        if not isinstance(cfg, dict):
+            return None, "config.json is not an object"
+        methods = cfg.get("methods")
+        if not (isinstance(methods, list) and methods and all(isinstance(m, str) for m in methods)):
+            return None, "config.json has no list of methods"
+        if not isinstance(cfg.get("dataset"), str):
+            return None, "config.json names no dataset"
+        return cfg, None
+
     def config(self, run_id: str) -> dict[str, Any]:
-        return json.loads((self.path(run_id) / "config.json").read_text())
+        """The run's config; ValueError (with the reason) when it is damaged or missing."""
+        cfg, problem = self._config(run_id)
+        if problem:
+            raise ValueError(f"run {run_id}: {problem}")
+        return cfg
 
     def status(self, run_id: str) -> dict[str, Any]:
-        p = self.path(run_id) / "status.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        """status.json as a dict ({} when missing or damaged)."""
+        st, _ = self._read(run_id, "status.json")
+        return st if isinstance(st, dict) and isinstance(st.get("status", ""), str) else {}
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
-        p = self.path(run_id) / "events.jsonl"
+        """Every readable event; a line cut by a crash, garbled bytes or a value that is not an event is skipped."""
+        try:
+            raw = (self.path(run_id) / "events.jsonl").read_bytes()
+        except (OSError, ValueError):
+            return []
         out = []
-        if p.exists():
-            for line in p.read_text(encoding="utf-8").splitlines():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:  # a line cut by a crash
-                    pass
+        for line in raw.splitlines():
+            try:
+                ev = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if E.valid(ev):
+                out.append(ev)
         return out
 
     def results_csv(self, run_id: str) -> str:
-        p = self.path(run_id) / "results.csv"
-        return p.read_text(encoding="utf-8") if p.exists() else ""
+        try:
+            return (self.path(run_id) / "results.csv").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError):
+            return ""
 
     def predictions(self, run_id: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
-        """(method, fold) → (test indices (n,), predictions (n, C))."""
+        """(method or configuration, fold) → (test indices (n,), predictions (n, …)); unreadable files skipped."""
         out = {}
-        d = self.path(run_id) / "pred"
-        for p in sorted(d.glob("*.npz")) if d.exists() else []:
+        try:
+            d = self.path(run_id) / "pred"
+            files = sorted(d.glob("*.npz")) if d.is_dir() else []
+        except (OSError, ValueError):
+            return out
+        for p in files:
             method, _, fold = p.stem.rpartition("__f")
-            with np.load(p, allow_pickle=False) as z:
-                out[(method, int(fold))] = (z["idx"], z["pred"])
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    idx, pred = z["idx"], z["pred"]
+                if idx.ndim != 1 or len(idx) != len(pred):
+                    continue
+                out[(method, int(fold))] = (idx, pred)
+            except Exception:  # a damaged prediction file costs its sample view, not the page
+                continue
         return out
+
+    def _rows(self, run_id: str) -> tuple[list[dict[str, Any]], str | None]:
+        try:
+            raw = (self.path(run_id) / "results.csv").read_bytes()
+        except FileNotFoundError:
+            return [], None
+        except (OSError, ValueError):
+            return [], "results.csv is unreadable"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return [], "results.csv is not UTF-8 text"
+        if not text.strip():
+            return [], None
+        out = []
+        try:
+            for r in csv.DictReader(io.StringIO(text)):
+                row: dict[str, Any] = {}
+                for k, v in r.items():
+                    if k is None:
+                        return [], "results.csv has ragged rows"
+                    if k in ("method", "config", "study", "test_prior", "settings", "select"):
+                        row[k] = v
+                    elif k == "fold":
+                        row[k] = int(v)
+                    else:
+                        try:
+                            row[k] = float(v)
+                        except (TypeError, ValueError):
+                            row[k] = float("nan") if v in ("", None) else v
+                if not isinstance(row.get("method"), str) or "fold" not in row:
+                    return [], "results.csv lacks method / fold columns"
+                out.append(row)
+        except (ValueError, csv.Error):
+            return [], "results.csv is malformed"
+        return out, None
 
     def rows(self, run_id: str) -> list[dict[str, Any]]:
-        text = self.results_csv(run_id)
-        if not text.strip():
-            return []
-        out = []
-        for r in csv.DictReader(io.StringIO(text)):
-            row: dict[str, Any] = {}
-            for k, v in r.items():
-                if k in ("method", "config", "study", "test_prior", "settings", "select"):
-                    row[k] = v
-                elif k in ("fold", "seed") and v not in (None, ""):
-                    row[k] = int(v)
-                else:
-                    try:
-                        row[k] = float(v)
-                    except (TypeError, ValueError):
-                        row[k] = float("nan") if v == "" else v
-            out.append(row)
-
-        return out
+        return self._rows(run_id)[0]
 
     def delete(self, run_id: str) -> None:
         shutil.rmtree(self.path(run_id), ignore_errors=True)
+
+    def recover(self, alive: Any = None) -> list[str]:
+        """Runs left 'queued' / 'running' by a process that no longer exists (a crash, `kill -9`, a restart)
+        become 'interrupted', with the progress they reached. A run whose writer still lives is left alone
+        (a CLI run in another terminal). Returns the ids changed."""
+        alive = alive or _pid_alive
+        changed = []
+        for run_id in self.ids():
+            st = self.status(run_id)
+            if st.get("status") not in ("queued", "running"):
+                continue
+            pid = st.get("pid")
+            if isinstance(pid, int) and pid != os.getpid() and alive(pid):
+                continue
+            evs = self.events(run_id)
+            done = sum(e["type"] == "epoch" for e in evs)
+            total = st.get("total_epochs") if isinstance(st.get("total_epochs"), int) else 0
+            info = {k: v for k, v in st.items() if k not in ("status", "updated")}
+            info.update(epochs_done=done, total_epochs=total or done, error=f"interrupted after {done} epochs "
+                        "(the process that ran it ended)", finished=time.time())
+            try:
+                tmp = self.path(run_id) / "status.json.tmp"
+                tmp.write_text(dumps({"status": "interrupted", "updated": time.time(), **info}), encoding="utf-8")
+                tmp.replace(self.path(run_id) / "status.json")
+                changed.append(run_id)
+            except OSError:
+                continue
+        return changed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -160,10 +160,6 @@ def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
-TASK_METRICS = {"ldl": SIX, "dir": ("mae", "gm", "mae_many", "mae_medium", "mae_few", "group_acc"),
-                "lt": ("acc", "acc_many", "acc_medium", "acc_few")}
-
-
 def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX, by: Sequence[str] = ("method",)) -> pd.DataFrame:
     """method → mean ± std per metric (string cells) and the fold count."""
     if not rows:
@@ -182,27 +178,6 @@ def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX, by: 
             r[k] = f"{g[k].mean():.4f} ± {g[k].std(ddof=0):.4f}"
         out.append(r)
     return pd.DataFrame(out)
-
-
-def verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    """Plain sentences on whether each trained method beats the uniform and training-mean predictors."""
-    if not rows:
-        return []
-    df = pd.DataFrame(rows)
-    means = df.groupby("method")[list(SIX)].mean()
-    out = []
-    for m in means.index:
-        if m in ("uniform", "train_mean", "test_mean") or "uniform" not in means.index:
-            continue
-        beats = [k for k in SIX if (means.at[m, k] < means.at["uniform", k]) == LOWER_IS_BETTER[k]]
-        if len(beats) == len(SIX):
-            out.append(f"✅ {m} beats the uniform predictor on all six metrics.")
-        elif not beats:
-            out.append(f"⚠️ {m} does not beat the uniform predictor on any metric: it has learnt nothing useful "
-                       "for this test distribution.")
-        else:
-            out.append(f"➖ {m} beats the uniform predictor on {', '.join(beats)} only.")
-    return out
 
 
 def replay(snapshots: list[dict[str, Any]], truth: Sequence[Sequence[float]], labels: Sequence[str],

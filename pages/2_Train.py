@@ -3,12 +3,12 @@ metrics and the results fill in live; an animated replay afterwards."""
 
 import streamlit as st
 
-from ildl import groupdir as GD
-from ildl import longtail as LT
+from ildl import tasks
 from ildl import selection as SEL
 from ildl import viz
 from ildl.methods import REGISTRY
 from ildl.runs import dumps
+from ildl.verdict import verdicts
 from pages._ui import common as ui
 
 PAGE = "train"
@@ -22,39 +22,30 @@ ss.setdefault("settings", {})
 ss.setdefault("train_nonce", 0)
 st.title("Train")
 
-TASKS = {"ldl": "Label distributions (ILDL)", "dir": "Imbalanced regression (Group-DIR)",
-         "lt": "Long-tailed classification (label shift)"}
-task = st.radio("Task", list(TASKS), index=list(TASKS).index(s["task"]), format_func=TASKS.get, horizontal=True,
-                key=f"{PAGE}_task")
+TASK_NAMES = list(tasks.TASKS)
+task = st.radio("Task", TASK_NAMES, index=TASK_NAMES.index(s["task"]), format_func=lambda t: tasks.get(t).title,
+                horizontal=True, key=f"{PAGE}_task")
 if task != s["task"]:
     s["task"] = task
     ui.sync_url()
+T = tasks.get(task)
 task_cfg: dict = {}
-if task == "ldl":
+if task == "ldl":  # label distributions take dataset, protocol and method from the sidebar
     method = s["method"]
-    cls = REGISTRY[method]
-    schema = cls.schema()
-    st.markdown(f"**{cls.title}**  \n{cls.paper}  \nDataset and protocol: the sidebar (the method too).")
-elif task == "dir":
-    c = st.columns(3)
-    method = c[0].selectbox("method", GD.METHODS, index=GD.METHODS.index("group-soft"), key=f"{PAGE}_dir_method")
-    ds_name = c[1].selectbox("data", ["synthetic-dir", "FG-Net"], key=f"{PAGE}_dir_data",
-                             help="FG-Net: 1002 faces, ages 0–69; synthetic-dir: the skewed generator")
-    groups = c[2].slider("|G| groups", 2, 50, 10, key=f"{PAGE}_dir_groups")
-    schema = GD.PARAMS
-    task_cfg = dict(task="dir", dataset=ds_name, groups=int(groups))
-    st.markdown("Group-DIR — Pu et al., AAAI 2025: encoder + group classifier + one expert per group; "
-                "L = L_grc + λ1·L_mse + λ2·L_cls. Evaluated per shot on natural 5-fold test folds.")
+    entry = REGISTRY[method]
+    st.markdown(f"**{entry.title}**  \n{entry.paper}  \nDataset and protocol: the sidebar (the method too).")
 else:
-    c = st.columns(3)
-    method = c[0].selectbox("method", LT.METHODS, index=LT.METHODS.index("lade"), key=f"{PAGE}_lt_method")
-    ds_name = c[1].selectbox("data", ["digits-lt", "synthetic-lt"], key=f"{PAGE}_lt_data")
-    imbalance = c[2].select_slider("imbalance ratio", [10, 20, 50, 100, 200], 100, key=f"{PAGE}_lt_R")
-    schema = LT.PARAMS
-    task_cfg = dict(task="lt", dataset=ds_name, imbalance=float(imbalance),
-                    test_priors=["uniform", f"forward{imbalance}", f"backward{imbalance}"])
-    st.markdown("LADE / PC softmax — Hong et al., CVPR 2021; evaluated under uniform, forward and backward "
-                "long-tailed test priors.")
+    names = tasks.methods(task)
+    c = st.columns(2 + len(T.options))
+    method = c[0].selectbox("method", names, index=names.index(T.default_method), key=f"{PAGE}_{task}_method",
+                            format_func=lambda m: REGISTRY[m].title.split(" — ")[0])
+    ds_name = c[1].selectbox("data", list(T.datasets), key=f"{PAGE}_{task}_data")
+    opts = {p.name: ui.param_widget(p, p.default, key=f"{PAGE}_{task}_{p.name}", container=c[2 + i])
+            for i, p in enumerate(T.options)}
+    entry = REGISTRY[method]
+    task_cfg = dict(task=task, dataset=ds_name, **opts, **T.run_extras(opts))
+    st.markdown(f"**{entry.title}**  \n{T.blurb}")
+schema = entry.schema()
 
 # ---------------------------------------------------------------- configuration (declared params → widgets)
 values = ss["settings"].setdefault(f"{task}:{method}", {})
@@ -66,43 +57,45 @@ with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
 ui.params_to_url(schema, values)
 c = st.columns([2, 1, 1, 1])
-if task == "lt":
-    n_seeds = c[0].number_input("seeds", 1, 10, 1, key=f"{PAGE}_seeds")
-    folds = [0]
-else:
-    n_folds = 10 if task == "ldl" else 5
-    folds = c[0].multiselect(f"Folds to run (of {n_folds})", list(range(n_folds)), default=[0], key=f"{PAGE}_folds")
+n_folds = T.default_folds
+folds = c[0].multiselect(f"{T.fold_word.capitalize()}s to run (of {n_folds})", list(range(n_folds)), default=[0],
+                         key=f"{PAGE}_folds_{task}")
 pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc", disabled=task != "ldl",
                  help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
 seed = c[2].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
 device = c[3].selectbox("device", devices, key=f"{PAGE}_device")
-if task == "ldl":
+if len(T.select_rules) > 1:  # tasks with validation data choose a rule
     c = st.columns([2, 2, 4])
     rules = list(SEL.RULES)
     select = c[0].selectbox("model selection", rules, index=rules.index(SEL.DEFAULT), key=f"{PAGE}_select",
                             format_func=lambda r: f"{r} — {SEL.RULES[r]}",
                             help="which epoch's weights are reported; the validation samples come from the "
                                  "imbalanced training part, so plain validation KL favours the training prior")
-    diagnostic = c[1].toggle("record the test curve (diagnostic)", key=f"{PAGE}_diag",
-                             help="test metrics every epoch, drawn against validation; never used for selection")
+else:
+    c = st.columns([2, 2, 4])
+    select = "last"
+    c[0].caption("Model selection: the last epoch (this task has no validation data).")
+diagnostic = c[1].toggle("record the test curve (diagnostic)", key=f"{PAGE}_diag",
+                         help="test metrics every epoch, drawn against validation; never used for selection")
 
-view = reg.view(s["run"]) if s.get("run") else None
-running = bool(view and view["live"] and view["status"] in ("queued", "running"))
+view = ui.run_view(s["run"]) if s.get("run") else None
+running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
+mine = bool(view) and reg.may_control(view["id"], ui.owner())
+off = ui.store_problem()
 b = st.columns([1, 1, 1, 5])
-start = b[0].button("▶ Start", type="primary", disabled=running or not folds, key=f"{PAGE}_start")
-stop = b[1].button("⏹ Stop", disabled=not running, key=f"{PAGE}_stop")
+start = b[0].button("▶ Start", type="primary", disabled=running or not folds or off, key=f"{PAGE}_start")
+stop = b[1].button("⏹ Stop", disabled=not running or not mine, key=f"{PAGE}_stop",
+                   help=None if mine or not running else "only the browser that started this run may stop it")
 reset = b[2].button("↺ Reset", key=f"{PAGE}_reset", help="forget the current run and restore default parameters")
 
 if stop and view:
-    job = reg.get(view["id"])
-    if job:
-        job.request_stop()
-        job.join(2.0)
+    if reg.stop(view["id"], ui.owner()):
+        reg.get(view["id"]).join(2.0)
     st.rerun()
 if reset:
     if running:
-        reg.get(view["id"]).request_stop()
+        reg.stop(view["id"], ui.owner())
     ss["settings"][f"{task}:{method}"] = {}
     ss["train_nonce"] += 1
     s["run"] = None
@@ -117,14 +110,10 @@ if start:
                 cfg = dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
                            select=[select], diagnostic=bool(diagnostic),
                            fold_ids=sorted(folds), seed=int(seed), device=device)
-                job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None)
+                job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None, owner=ui.owner())
         else:
-            cfg = dict(task_cfg, methods=[method], settings={method: values}, seed=int(seed), device=device)
-            if task == "dir":
-                cfg.update(folds=5, fold_ids=sorted(folds))
-            else:
-                cfg.update(seeds=int(n_seeds))
-            job = reg.submit(cfg)
+            job = reg.submit(dict(task_cfg, methods=[method], settings={method: values}, seed=int(seed), device=device,
+                                  fold_ids=sorted(folds), diagnostic=bool(diagnostic)), owner=ui.owner())
         s["run"] = job.id
         ui.sync_url()
         st.rerun()
@@ -137,10 +126,10 @@ def _charts(v: dict) -> None:
     """All live curves as one multi-panel figure (one browser remount per poll, not five)."""
     trained = v["config"]["methods"][-1]
     task_ = v["config"].get("task", "ldl")
+    if trained not in REGISTRY and trained.split("+")[0] not in REGISTRY:  # constant predictors only: no curves
+        return
     steps = viz.steps_frame(e for e in v["steps"] if e["method"] == trained)
     epochs = viz.epochs_frame(e for e in v["events"] if e["method"] == trained)
-    if task_ == "lt" and not steps.empty:
-        steps = steps.rename(columns={"seed": "fold"})
     if task_ == "ldl":
         terms = list(REGISTRY[trained.split("+")[0]].step_terms)
         diag = viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag")
@@ -150,9 +139,10 @@ def _charts(v: dict) -> None:
                    title="Validation KL (plain, label-balanced) vs test KL (diagnostic)" if not diag.empty else
                    "Validation KL: plain and label-balanced (20 held-out training samples)")
     else:
-        terms = [t for t in ("loss", "grc", "mse", "cls") if t in steps]
-        val = dict(df=epochs, ys=["test_mae", "group_acc"], x="epoch", title="Test MAE and group accuracy per epoch") \
-            if task_ == "dir" else None
+        terms = [t for t in REGISTRY[trained].step_terms if t in steps]
+        diag = viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag")
+        val = dict(df=diag, ys=[c for c in diag.columns if c.startswith("test_")], x="epoch",
+                   title="Test metrics per epoch (diagnostic)") if not diag.empty else None
     if "w_s" in terms:  # AMEMA: branch losses, EMA, weights and ratio, momenta
         charts = [dict(df=steps, ys=["loss_s", "loss_ns"], smoothing=smoothing, log_y=True,
                        title="Branch losses L_s, L_ns"),
@@ -180,10 +170,10 @@ def live(run_id: str) -> None:
     if v["rows"]:
         task_ = v["config"].get("task", "ldl")
         st.subheader("Test results (mean ± std over the finished folds / seeds)")
-        st.dataframe(viz.results_table(v["rows"], viz.TASK_METRICS[task_],
+        st.dataframe(viz.results_table(v["rows"], tasks.get(task_).table_metrics,
                                        by={"lt": ("method", "test_prior"), "ldl": ("method", "select")}.get(
                                            task_, ("method",))), hide_index=True)
-        for line in viz.verdicts(v["rows"]) if task_ == "ldl" else []:
+        for line in verdicts(v["rows"], task_):
             st.markdown(line)
     if running and status not in ("queued", "running"):
         st.rerun()  # one full rerun when the job ends: stops the timer, enables Start, draws the replay
@@ -217,28 +207,4 @@ if view and not running and view["config"].get("task", "ldl") == "ldl":
 
 # ---------------------------------------------------------------- saved runs
 with st.expander("Saved runs (kept on disk across refreshes and restarts)"):
-    runs = reg.store.list()
-    if not runs:
-        st.caption("No runs yet.")
-    else:
-        st.dataframe([{k: r[k] for k in ("id", "status", "dataset", "methods")} for r in runs], hide_index=True,
-                     height=min(300, 40 + 35 * len(runs)))
-        ids = [r["id"] for r in runs]
-        pick = st.selectbox("run", ids, index=ids.index(s["run"]) if s.get("run") in ids else 0,
-                            key=f"{PAGE}_pick")
-        c = st.columns(4)
-        if c[0].button("Open", key=f"{PAGE}_open"):
-            s["run"] = pick
-            ui.sync_url()
-            st.rerun()
-        c[1].download_button("results.csv", reg.store.results_csv(pick) or "no results yet\n",
-                             file_name=f"{pick}-results.csv", mime="text/csv", key=f"{PAGE}_dl_csv")
-        c[2].download_button("config.json", dumps(reg.store.config(pick)), file_name=f"{pick}-config.json",
-                             mime="application/json", key=f"{PAGE}_dl_cfg")
-        live_job = reg.get(pick)
-        if c[3].button("Delete", key=f"{PAGE}_delete", disabled=bool(live_job and live_job.running)):
-            reg.store.delete(pick)
-            if s.get("run") == pick:
-                s["run"] = None
-                ui.sync_url()
-            st.rerun()
+    ui.saved_runs(PAGE, "run", studies=False)

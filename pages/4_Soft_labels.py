@@ -23,7 +23,7 @@ st.latex(r"l_i = |G| - \beta\,|i - g|,\qquad q_i = \frac{e^{l_i}}{\sum_{j} e^{l_
 
 @st.cache_resource(show_spinner="Training CE, LA and soft-label group classifiers…", max_entries=4)
 def group_comparison(name: str, kw: tuple) -> dict:
-    from ildl.groupdir import criterion_comparison
+    from ildl.studies import criterion_comparison
 
     return criterion_comparison(regression_data(name, kw))
 

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from ildl import studies, viz
+from ildl.tasks import get as get_task
 from pages._ui import common as ui
 
 PAGE = "abl"
@@ -25,41 +26,43 @@ if study.task == "ldl":
     st.caption("Dataset and protocol: the sidebar.")
     ds_name = None
 else:
-    ds_name = st.selectbox("data", studies.TASK_DATASETS[study.task], key=f"{PAGE}_data_{study.task}")
-n_folds = {"ldl": 10, "dir": 5, "lt": 5}[study.task]
+    ds_name = st.selectbox("data", list(get_task(study.task).datasets), key=f"{PAGE}_data_{study.task}")
+T = get_task(study.task)
+n_folds = T.default_folds if T.fold_word == "fold" else 5
 c = st.columns(4)
-folds = c[0].multiselect("Seeds" if study.task == "lt" else "Folds", list(range(n_folds)),
-                         default=list(range(3 if study.task == "lt" else n_folds)), key=f"{PAGE}_folds_{study.task}")
+folds = c[0].multiselect(f"{T.fold_word.capitalize()}s", list(range(n_folds)),
+                         default=list(range(T.default_folds)), key=f"{PAGE}_folds_{study.task}")
 epochs = c[1].number_input("epochs (0 = the method's default)", 0, 5000, 0, key=f"{PAGE}_epochs")
 chunk = c[2].number_input("folds per batch", 1, 10, 2, key=f"{PAGE}_chunk",
                           help="AMEMA trains this many folds × 4 configurations at once; smaller = the table "
                                "fills in more often, larger = faster overall")
 seed = c[3].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
 
-view = reg.view(s["study_run"]) if s.get("study_run") else None
-running = bool(view and view["live"] and view["status"] in ("queued", "running"))
+view = ui.run_view(s["study_run"]) if s.get("study_run") else None
+running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
+mine = bool(view) and reg.may_control(view["id"], ui.owner())
+off = ui.store_problem()
 b = st.columns([1, 1, 6])
-if b[0].button("▶ Start", type="primary", disabled=running or not folds, key=f"{PAGE}_start"):
+if b[0].button("▶ Start", type="primary", disabled=running or not folds or off, key=f"{PAGE}_start"):
     with ui.friendly_errors("Starting the study"):
         common = dict(study=name, fold_ids=sorted(folds), seed=int(seed), chunk_folds=int(chunk),
-                      settings={study.method: {"epochs": int(epochs)} if epochs else {}})
+                      settings={"*": {"epochs": int(epochs)}} if epochs else {})
         job = None
         if study.task == "ldl":
             ds = ui.current_dataset()
             if ds is not None:
                 job = reg.submit(dict(ui.run_config_base(ds), **common),
-                                 dataset=ds if s["dataset"] == ui.UPLOAD else None)
+                                 dataset=ds if s["dataset"] == ui.UPLOAD else None, owner=ui.owner())
         else:
-            job = reg.submit(dict(common, dataset=ds_name, folds=n_folds if study.task == "dir" else max(folds) + 1))
+            job = reg.submit(dict(common, dataset=ds_name, folds=max(n_folds, max(folds) + 1), **study.run),
+                             owner=ui.owner())
         if job is not None:
             s["study_run"] = job.id
             ui.sync_url()
             st.rerun()
-if b[1].button("⏹ Stop", disabled=not running, key=f"{PAGE}_stop"):
-    job = reg.get(view["id"])
-    if job:
-        job.request_stop()
-        job.join(2.0)
+if b[1].button("⏹ Stop", disabled=not running or not mine, key=f"{PAGE}_stop"):
+    if reg.stop(view["id"], ui.owner()):
+        reg.get(view["id"]).join(2.0)
     st.rerun()
 
 
@@ -92,7 +95,8 @@ def live(run_id: str) -> None:
                            "A configuration that does not beat 1/C has not learnt the test distribution.")
         cols = st.columns(3)
         for i, m in enumerate(stdy.metrics):
-            cols[i % 3].plotly_chart(viz.metric_bars(t, rows, m, lower=studies.LOWER_IS_BETTER[m]),
+            cols[i % 3].plotly_chart(viz.metric_bars(t, [dict(r, config=studies.label(r)) for r in rows], m,
+                                                     lower=get_task(stdy.task).lower_is_better[m]),
                                      key=f"{PAGE}_bar_{m}")
         st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
                            file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")
@@ -106,14 +110,4 @@ else:
     st.info("Pick a study and press **Start**. On Movie the AMEMA study (40 models) takes about 5–10 s on 2 CPU cores.")
 
 with st.expander("Saved studies"):
-    past = [r for r in reg.store.list() if r.get("study")]
-    if past:
-        st.dataframe(pd.DataFrame([{k: r[k] for k in ("id", "status", "study", "dataset")} for r in past]),
-                     hide_index=True)
-        pick = st.selectbox("open", [r["id"] for r in past], key=f"{PAGE}_pick")
-        if st.button("Open", key=f"{PAGE}_open"):
-            s["study_run"] = pick
-            ui.sync_url()
-            st.rerun()
-    else:
-        st.caption("No studies yet.")
+    ui.saved_runs(PAGE, "study_run", studies=True)

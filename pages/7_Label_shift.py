@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from ildl import longtail as LT
+from ildl.methods.longtail import adjust
 from ildl import viz
 from pages._ui import common as ui
 
@@ -23,8 +24,9 @@ st.latex(r"\text{PC: } \hat y=\arg\max_y f_y(x)+\log p_t(y)-\log p_s(y)\qquad"
 
 @st.cache_resource(show_spinner="Training CE, PC, LA, balanced softmax and LADE…", max_entries=8)
 def trained(dataset: str, imbalance: float, seed: int) -> tuple[LT.LTData, dict[str, np.ndarray]]:
-    data = LT.load_lt(dataset, imbalance, seed)
-    return data, {m: LT.logits_of(LT.train(m, data, seed=seed), data.X_pool) for m in LT.METHODS}
+    from ildl.studies import label_shift_models
+
+    return label_shift_models(dataset, imbalance, seed)
 
 
 with ui.friendly_errors("Label shift"):
@@ -36,19 +38,19 @@ with ui.friendly_errors("Label shift"):
     C = data.n_classes
     shift = st.slider("test prior: −1 backward long-tailed · 0 uniform · +1 forward (like training)", -1.0, 1.0, 0.0,
                       0.05, key=f"{PAGE}_shift")
-    p_t = LT.test_prior("uniform", C) if shift == 0 else (R ** (-shift * np.arange(C) / (C - 1)))
-    p_t = p_t / p_t.sum()
+    p_t = LT.shifted_prior(R, shift, C)
     labels = [f"c{j} ({s})" for j, s in enumerate(data.shots())]
     st.plotly_chart(viz.distribution_bars({"p_s (training)": data.prior, "p_t (test)": p_t}, labels,
                                           title=f"Training prior (imbalance {R:g}) and the test prior"),
                     key=f"{PAGE}_priors")
-    acc = {m: LT.accuracy_under_prior(m, logits[m], data, p_t) for m in LT.METHODS}
+    rule = {m: LT.prediction_rule(m) for m in logits}
+    acc = {m: LT.accuracy_under_prior(rule[m], logits[m], data, p_t) for m in logits}
     c1, c2 = st.columns(2)
     c1.plotly_chart(viz.distribution_bars({"accuracy": np.array(list(acc.values()))}, list(acc),
                                           title="Accuracy under this test prior"), key=f"{PAGE}_acc")
     grid = np.linspace(-1, 1, 41)
-    curves = {m: np.array([LT.accuracy_under_prior(m, logits[m], data, (lambda q: q / q.sum())(
-        R ** (-s * np.arange(C) / (C - 1)))) for s in grid]) for m in LT.METHODS}
+    curves = {m: np.array([LT.accuracy_under_prior(rule[m], logits[m], data, LT.shifted_prior(R, s, C)) for s in grid])
+              for m in logits}
     c2.plotly_chart(viz.curves(grid, curves, title="Accuracy vs test-prior shift", xaxis="shift (−1 backward … +1 forward)",
                                yaxis="expected accuracy", marker_x=shift), key=f"{PAGE}_curve")
     st.caption("Expected accuracy under p_t = Σ_c p_t(c)·recall_c, with recalls measured on a balanced pool of "
@@ -59,7 +61,7 @@ with ui.friendly_errors("Label shift"):
                             int(np.nonzero(data.y_pool == C - 1)[0][0]), key=f"{PAGE}_i"))
     probs = {}
     for m in ("ce", "pc", "lade"):
-        z = LT.adjust(m, logits[m][i][None], data.prior, p_t)[0]
+        z = adjust(rule[m], logits[m][i][None], data.prior, p_t)[0]
         e = np.exp(z - z.max())
         probs[m.upper()] = e / e.sum()
     st.plotly_chart(viz.distribution_bars(probs, labels, title=f"Predicted class probabilities for image {i} "

@@ -58,10 +58,13 @@ def browser():
 
 
 def _points(page):
-    """Number of x values in the first line of the first training chart."""
+    """The last x value (step) drawn in the first training chart (long series are strided, so the number of
+    points drawn can drop while the data grow; the last step cannot)."""
     return page.evaluate("""() => { const p = document.querySelectorAll('.js-plotly-plot');
         const fd = p.length ? p[0]._fullData : null;
-        return fd && fd.length ? fd[fd.length - 1]._length || 0 : 0; }""")
+        if (!fd || !fd.length) return 0;
+        const xs = fd[fd.length - 1].x || [];
+        return xs.length ? Number(xs[xs.length - 1]) : 0; }""")
 
 
 def _status(page):
@@ -136,7 +139,7 @@ def test_study_cells_fill_in(server, browser):
     page.wait_for_function("() => /— running ·/.test(document.body.innerText)", timeout=30000)
     t_click = time.time()
     page.get_by_text("Saved studies").click()  # the page answers a click while the study trains
-    page.get_by_test_id("stExpanderDetails").get_by_test_id("stBaseButton-secondary").wait_for(timeout=5000)
+    page.get_by_test_id("stExpanderDetails").locator("button").filter(has_text="Open").wait_for(timeout=5000)
     responsive_s = time.time() - t_click
     seen = set()
     t0 = time.time()

@@ -4,65 +4,56 @@ import numpy as np
 import pytest
 import torch
 
-from ildl import selection as S
+from helpers import batch, dist, lin, rand, trainer
+from ildl import run_experiment, selection as S
 from ildl.data import make_synthetic
-from ildl.methods import TrainStats, parse
-from ildl.protocol import make_protocol
-from ildl.trainer import fit_fold, method_config, run_experiment
 
-CPU = torch.device("cpu")
-
-
-def make(name, overrides=None, d=6, seed=0):
-    y_train = np.random.default_rng(0).dirichlet(np.ones(4), 30)
-    spec = parse(name)
-    return spec.cls(method_config(spec, overrides), d, TrainStats(y_train), CPU, seed)
-
-
-def batch(n=16, d=6, C=4, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, d, generator=g), torch.softmax(2 * torch.randn(n, C, generator=g), -1)
 
 
 @pytest.mark.parametrize("name", ["rda", "dildl"])
 def test_gaussian_heads_are_not_on_the_prediction_path(name):
-    m = make(name)
-    x, y = batch()
+    t = trainer(name)
+    x, y = rand(1, 16, 6), dist(1, 16, 4, seed=1)
     for _ in range(3):
-        m.train_step(x, y)
-    before = m.predict(x)
+        t.step(batch(x, {"y": y}, eps=[torch.randn(1, 16, 100) for _ in range(2)]))
+    before = t.predict(x)
+    P = t.P
     with torch.no_grad():
-        for enc in (m.enc_x, m.enc_y):
-            for head in (enc.mu, enc.logvar):
-                head.weight.add_(torch.randn_like(head.weight))
-                head.bias.add_(1.0)
-    assert torch.equal(m.predict(x), before)
+        for enc in ("enc_x", "enc_y"):
+            for head in ("mu", "logvar"):
+                P[f"{enc}.{head}.weight"].add_(torch.randn_like(P[f"{enc}.{head}.weight"]))
+                P[f"{enc}.{head}.bias"].add_(1.0)
+    assert torch.equal(t.predict(x), before)
     # ...while the encoder's linear layer is: prediction = softmax(D(ReLU(W x)))
     with torch.no_grad():
-        m.enc_x.lin.weight.mul_(2.0)
-    assert not torch.allclose(m.predict(x), before)
-    h = x @ (m.enc_x.lin.weight.T) + m.enc_x.lin.bias
-    want = torch.softmax(torch.relu(h) @ m.dec.weight.T + m.dec.bias, -1)
-    assert torch.allclose(m.predict(x), want, atol=1e-6)
+        P["enc_x.lin.weight"].mul_(2.0)
+    assert not torch.allclose(t.predict(x), before)
+    want = torch.softmax(lin(P, "dec", torch.relu(lin(P, "enc_x.lin", x[0]))), -1)
+    assert torch.allclose(t.predict(x)[0], want, atol=1e-6)
 
 
 def test_rda_reference_init_and_optimiser_groups():
-    m = make("rda")
-    for enc in (m.enc_x, m.enc_y):
-        assert torch.count_nonzero(enc.lin.bias) == 0 and torch.count_nonzero(enc.mu.bias) == 0
-    std = m.enc_y.lin.weight.std().item()  # Kaiming normal: std √(2 / fan_in), fan_in = C = 4
+    t = trainer("rda")
+    P = t.P
+    for enc in ("enc_x", "enc_y"):
+        assert torch.count_nonzero(P[f"{enc}.lin.bias"]) == 0 and torch.count_nonzero(P[f"{enc}.mu.bias"]) == 0
+    std = P["enc_y.lin.weight"].std().item()  # Kaiming normal: std √(2 / fan_in), fan_in = C = 4
     assert std == pytest.approx((2 / 4) ** 0.5, rel=0.25)
-    wd = sorted(g["weight_decay"] for g in m.opt.param_groups)
-    assert wd == [1e-4, 1e-2] and all(g["amsgrad"] for g in m.opt.param_groups)
+    (grp,) = t.groups
+    wd = {n: float(w[0]) for n, w in zip(grp.names, grp.opt.weight_decay)}
+    assert all(wd[n] == pytest.approx(1e-2) for n in wd if n.endswith("bias"))
+    assert all(wd[n] == pytest.approx(1e-4) for n in wd if n.endswith("weight"))
+    assert grp.opt.amsgrad and grp.clip.rule == "adaptive" and float(grp.clip.factor[0]) == 5.0
 
 
 def test_dildl_with_both_switches_off_is_rda():
-    x, y = batch()
-    rda, dildl = make("rda", seed=3), make("dildl", {"dld": False, "drda": False}, seed=3)
-    for _ in range(5):
-        a, b = rda.train_step(x, y), dildl.train_step(x, y)
+    x, y = rand(1, 16, 6), dist(1, 16, 4, seed=1)
+    rda, dildl = trainer("rda", seeds=[3]), trainer("dildl", {"dld": False, "drda": False}, seeds=[3])
+    for s in range(5):
+        eps = [torch.randn(1, 16, 100, generator=torch.Generator().manual_seed(10 * s + i)) for i in range(2)]
+        a, b = rda.step(batch(x, {"y": y}, eps=list(eps))), dildl.step(batch(x, {"y": y}, eps=list(eps)))
         for k in ("pred", "recover", "target", "sim", "loss"):
-            assert a[k] == pytest.approx(b[k], rel=1e-6), k
+            assert a[k].item() == pytest.approx(b[k].item(), rel=1e-6), k
     assert torch.allclose(rda.predict(x), dildl.predict(x), atol=1e-6)
 
 
@@ -94,38 +85,41 @@ def test_balanced_weights_hand_computed():
 
 
 def test_trainer_reports_each_rule_from_one_training(tiny):
-    pr = make_protocol(tiny, "ildl", folds=5)
     ev = []
-    out = fit_fold(parse("ldl-kl"), method_config(parse("ldl-kl"), {"epochs": 12}), tiny, pr.splits[0], pr.head,
-                   device=CPU, select=list(S.RULES), emit=ev.append)
+    rows = run_experiment(tiny, ["ldl-kl"], folds=5, fold_ids=[0], settings={"ldl-kl": {"epochs": 12}},
+                          select="all", emit=ev.append)
     hist = [e for e in ev if e["type"] == "epoch"]
-    assert [r["select"] for r in out["rows"]] == list(S.RULES)
+    fold = next(e for e in ev if e["type"] == "fold")
+    assert [r["select"] for r in rows] == list(S.RULES)
     for rule in S.RULES:
-        assert out["best_epochs"][rule] == S.choose(hist, rule)
-    assert out["best_epochs"]["last"] == 12
+        assert fold["best_epochs"][rule] == S.choose(hist, rule)
+    assert fold["best_epochs"]["last"] == 12
 
 
 def test_the_test_diagnostic_cannot_change_the_chosen_epoch(tiny):
     """Scramble the test fold's labels: the diag events change, the chosen epochs and predictions do not."""
-    pr = make_protocol(tiny, "ildl", folds=5)
-    sp = pr.splits[0]
-    cfg = method_config(parse("ldl-kl"), {"epochs": 15})
+    from ildl.protocol import make_protocol
+
+    test = make_protocol(tiny, "ildl", folds=5).splits[0].test
     runs = []
     for scramble in (False, True):
         ds = make_synthetic(n=200, d=8, n_labels=4, seed=1)
         if scramble:
-            ds.Y[sp.test] = ds.Y[sp.test][:, ::-1][np.random.default_rng(0).permutation(len(sp.test))]
-        ev = []
-        out = fit_fold(parse("ldl-kl"), cfg, ds, sp, pr.head, device=CPU, select=list(S.RULES), diagnostic=True,
-                       emit=ev.append)
-        runs.append((out, [e for e in ev if e["type"] == "diag"], [e for e in ev if e["type"] == "epoch"]))
-    (a, diag_a, ep_a), (b, diag_b, ep_b) = runs
+            ds.Y[test] = ds.Y[test][:, ::-1][np.random.default_rng(0).permutation(len(test))]
+        ev, res = [], []
+        from ildl.runner import run
+
+        run(dict(task="ldl", dataset="synthetic", methods=["ldl-kl"], folds=5, fold_ids=[0], select="all",
+                 diagnostic=True, settings={"ldl-kl": {"epochs": 15}}), dataset=ds, emit=ev.append,
+            on_result=res.append)
+        runs.append((res[0], [e for e in ev if e["type"] == "diag"], [e for e in ev if e["type"] == "epoch"],
+                     next(e for e in ev if e["type"] == "fold")))
+    (a, diag_a, ep_a, fa), (b, diag_b, ep_b, fb) = runs
     assert len(diag_a) == 15 and all("never used for selection" in e["note"] for e in diag_a)
     assert [e["test_kl"] for e in diag_a] != [e["test_kl"] for e in diag_b]
-    assert a["best_epochs"] == b["best_epochs"]
+    assert fa["best_epochs"] == fb["best_epochs"]
     assert [e["val_kl"] for e in ep_a] == [e["val_kl"] for e in ep_b]
-    for rule in S.RULES:
-        assert np.array_equal(a["preds"][rule], b["preds"][rule])
+    assert np.array_equal(a.pred, b.pred)
 
 
 def test_run_experiment_rows_carry_the_rule(tiny):
@@ -135,20 +129,19 @@ def test_run_experiment_rows_carry_the_rule(tiny):
 
 
 def test_amema_declared_choices():
-    x, y = batch(C=4)
+    x, y = rand(1, 16, 6), dist(1, 16, 4, seed=1)
     # unweighted (Alg. 1 line 15 literally): the branch weights do not enter the parameter step
-    a = make("amema", {"grad_weighting": "unweighted", "lr": 0.1, "clip": 0.0}, seed=1)
-    b = make("amema", {"grad_weighting": "unweighted", "lr": 0.1, "clip": 0.0, "weig": False}, seed=1)
+    a = trainer("amema", {"grad_weighting": "unweighted", "lr": 0.1, "clip": 0.0}, seeds=[1])
+    b = trainer("amema", {"grad_weighting": "unweighted", "lr": 0.1, "clip": 0.0, "weig": False}, seeds=[1])
+    w = trainer("amema", {"lr": 0.1, "clip": 0.0}, seeds=[1])
     for _ in range(4):
-        a.train_step(x, y)
-        b.train_step(x, y)
+        for t in (a, b, w):
+            t.step(batch(x, {"y": y}))
     assert torch.allclose(a.predict(x), b.predict(x), atol=1e-6)
-    w = make("amema", {"lr": 0.1, "clip": 0.0}, seed=1)
-    for _ in range(4):
-        w.train_step(x, y)
     assert not torch.allclose(w.predict(x), a.predict(x), atol=1e-6)
     # the momentum bound is a declared parameter
-    m = make("amema", {"mu_max": 0.96, "mu_step": 0.05})
-    outs = [m.train_step(x, y) for _ in range(10)]
-    assert max(o["mu_ns"] for o in outs) == pytest.approx(0.96) and m.mu_ns == pytest.approx(0.96)
-    assert make("amema").cfg["lr"] == 1e-3 and make("amema").cfg["batch_size"] == 64
+    m = trainer("amema", {"mu_max": 0.96, "mu_step": 0.05})
+    outs = [m.step(batch(x, {"y": y})) for _ in range(10)]
+    assert max(o["mu_ns"].item() for o in outs) == pytest.approx(0.96) and m.state["mu_ns"].item() == pytest.approx(0.96)
+    cfg = trainer("amema").method.cfg
+    assert cfg["lr"] == 1e-3 and cfg["batch_size"] == 64 and cfg["epochs"] == 50

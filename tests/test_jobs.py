@@ -1,6 +1,10 @@
 import threading
 import time
 
+import pytest
+
+from ildl.data import DataError
+
 from ildl.jobs import EventLog, JobRegistry
 from ildl.runs import RunStore
 
@@ -44,9 +48,13 @@ def test_stop_ends_thread_quickly_and_failures_are_recorded(tmp_path):
     assert job.join(2.0) and time.time() - t0 < 1.0
     assert job.status == "stopped"
     assert threading.active_count() == before
-    bad = reg.submit(dict(dataset="does-not-exist", methods=["ldl-kl"]))
+    with pytest.raises(DataError, match="unknown dataset"):  # refused at once, before a run exists
+        reg.submit(dict(dataset="does-not-exist", methods=["ldl-kl"]))
+    # a failure while training is recorded and leaves the registry usable
+    bad = reg.submit(dict(dataset="synthetic", dataset_kw=dict(n=100, d=4), methods=["ldl-kl+pc"], fold_ids=[0],
+                          pc_target=[0.5, 0.5], settings={"ldl-kl": {"epochs": 1}}))
     wait(bad)
-    assert bad.status == "failed" and "unknown dataset" in bad.error
+    assert bad.status == "failed" and "pc_target has 2 numbers" in bad.error
     assert RunStore(tmp_path).status(bad.id)["status"] == "failed"
 
 

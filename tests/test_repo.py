@@ -23,7 +23,8 @@ def test_library_never_imports_streamlit():
 def test_every_method_module_cites_its_paper():
     from ildl.methods import REGISTRY
 
-    for cls in REGISTRY.values():
-        assert cls.paper and cls.title, cls
-        doc = __import__(cls.__module__, fromlist=["x"]).__doc__
-        assert re.search(r"(19|20)\d\d", doc), cls.__module__
+    for entry in REGISTRY.values():
+        assert entry.paper and entry.title, entry.name
+        doc = __import__(entry.cls.__module__, fromlist=["x"]).__doc__
+        assert re.search(r"(19|20)\d\d", doc), entry.cls.__module__
+        assert re.search(r"eq\.|Alg\. 1|Algorithm 1|spec §", doc, re.I), entry.cls.__module__  # cites its equations

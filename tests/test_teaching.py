@@ -178,3 +178,30 @@ def test_decoupling_page_with_a_finished_run():
     p = dict((t["name"], _arr(t["y"])) for t in figs["truth and prediction, whole and non-dominant parts"]["data"])
     assert np.allclose(p["p"], pred[3], atol=1e-5)
     assert _identity(at)["|left − right|"] < 1e-6
+def test_label_shift_page_moves_with_the_prior():
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "pages/7_Label_shift.py"), default_timeout=120).run()
+    assert not at.exception and not at.error
+
+    def acc():
+        f = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if "Accuracy under this test prior" in json.loads(c.proto.spec)["layout"]["title"]["text"])
+        y = f["data"][0]["y"]
+        if isinstance(y, dict):  # plotly's base64 encoding of numpy arrays
+            import base64
+
+            y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
+        return dict(zip(f["data"][0]["x"], y))
+
+    uniform = acc()
+    assert uniform["pc"] > uniform["ce"] and uniform["lade"] > uniform["ce"]
+    at.slider(key="shift_shift").set_value(1.0).run()  # test prior = training prior
+    forward = acc()
+    assert forward != uniform
+    # shift +1 is the training profile (up to the integer counts): PC's correction all but vanishes
+    assert abs(forward["pc"] - forward["ce"]) < 0.01 < uniform["pc"] - uniform["ce"]

@@ -1,31 +1,92 @@
-"""Method registry: name → class, plus the `+pc` suffix and the constant predictors."""
+"""Method registry: one line per method name → its class and the parameters that name fixes.
+
+Adding a method = one file under `ildl/methods/` (a `Method` subclass: build, loss, predict) + one `register`
+line below; the CLI, the app's pickers and widgets, studies and jobs take it from here.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from ..config import Param, resolve
 from ..metrics import CONSTANT_PREDICTORS
-from .base import Method, TrainStats
 from .amema import AMEMA
+from .base import Batch, Method
 from .dildl import DILDL
+from .groupdir import GroupDIR, Regression
 from .ldl_kl import LDLKL
+from .longtail import LTClassifier
 from .ofr import OFRCB, OFRDB, OFRFL
 from .rda import RDA
 
-REGISTRY: dict[str, type[Method]] = {}
+
+@dataclass(frozen=True)
+class Entry:
+    """A registry name: its class and the parameter values the name fixes (group-soft = GroupDIR, soft)."""
+    name: str
+    cls: type[Method]
+    preset: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+
+    @property
+    def task(self) -> str:
+        return self.cls.task
+
+    @property
+    def paper(self) -> str:
+        return self.cls.paper
+
+    @property
+    def step_terms(self) -> tuple[str, ...]:
+        return self.cls.step_terms
+
+    def schema(self) -> tuple[Param, ...]:
+        """The declared knobs a user may set (the task's common ones + the method's, minus the preset)."""
+        return tuple(p for p in self.cls.schema() if p.name not in self.preset)
+
+    def config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults + overrides, type-checked, + the preset: everything the method reads. A resolved config
+        resolves to itself (its preset keys must hold the preset values)."""
+        given = dict(overrides or {})
+        for k, v in self.preset.items():
+            if k in given and given.pop(k) != v:
+                raise ValueError(f"method '{self.name}' fixes {k}={v!r}")
+        return {**resolve(self.schema(), given), **self.preset}
 
 
-def register(cls: type[Method]) -> type[Method]:
-    REGISTRY[cls.name] = cls
-    return cls
+REGISTRY: dict[str, Entry] = {}
 
 
-for _cls in (LDLKL, OFRFL, OFRCB, OFRDB, RDA, DILDL, AMEMA):
-    register(_cls)
+def register(name: str, cls: type[Method], title: str = "", **preset: Any) -> Entry:
+    REGISTRY[name] = Entry(name, cls, dict(preset), title or cls.title)
+    return REGISTRY[name]
+
+
+# label-distribution learning (task ldl)
+register("ldl-kl", LDLKL)
+register("ofr-fl", OFRFL)
+register("ofr-cb", OFRCB)
+register("ofr-db", OFRDB)
+register("rda", RDA)
+register("dildl", DILDL)
+register("amema", AMEMA)
+# imbalanced regression (task dir)
+register("mse", Regression, "MSE — plain regression (same encoder, one head)", lds=False)
+register("lds", Regression, "LDS — regression weighted by 1 / smoothed label density", lds=True)
+register("group-ce", GroupDIR, "Group-DIR, CE group classifier", criterion="ce")
+register("group-la", GroupDIR, "Group-DIR, logit-adjusted group classifier", criterion="la")
+register("group-soft", GroupDIR, "Group-DIR, symmetric descending soft labels", criterion="soft")
+# long-tailed classification under label shift (task lt)
+register("ce", LTClassifier, "CE — plain cross-entropy", kind="ce")
+register("pc", LTClassifier, "PC softmax — CE, then logits + log p_t − log p_s", kind="pc")
+register("la", LTClassifier, "Logit adjustment — CE(f + τ log p_s)", kind="la")
+register("balanced-softmax", LTClassifier, "Balanced softmax — CE(f + log n_y)", kind="bs")
+register("lade", LTClassifier, "LADE — CE(f + log p_s) + α·L_LADE", kind="lade")
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A parsed method name: `amema+pc` → base 'amema', pc=True."""
+    """A parsed method name: `amema+pc` → entry 'amema' with post-compensation; constants have no entry."""
     base: str
     pc: bool = False
 
@@ -38,25 +99,40 @@ class MethodSpec:
         return self.base in CONSTANT_PREDICTORS
 
     @property
-    def cls(self) -> type[Method]:
+    def entry(self) -> Entry:
         return REGISTRY[self.base]
 
+    @property
+    def task(self) -> str:
+        return "ldl" if self.constant else self.entry.task
 
-def parse(name: str) -> MethodSpec:
-    raw = name.strip().lower()
+    def config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {} if self.constant else self.entry.config(overrides)
+
+
+def parse(name: str, task: str | None = None) -> MethodSpec:
+    """'amema+pc' → MethodSpec; checks the name exists (and belongs to `task` when given)."""
+    raw = str(name).strip().lower()
     base, pc = (raw[:-3], True) if raw.endswith("+pc") else (raw, False)
     if base in CONSTANT_PREDICTORS:
         if pc:
             raise ValueError(f"'+pc' applies to trained methods, not the constant predictor '{base}'")
-        return MethodSpec(base)
-    if base not in REGISTRY:
-        raise ValueError(f"unknown method '{name}'; known: {', '.join(list(CONSTANT_PREDICTORS) + available())} "
-                         "(append +pc for post-compensation)")
-    return MethodSpec(base, pc)
+        spec = MethodSpec(base)
+    elif base in REGISTRY:
+        spec = MethodSpec(base, pc)
+        if pc and spec.entry.task != "ldl":
+            raise ValueError(f"'+pc' applies to label-distribution methods, not '{base}'")
+    else:
+        known = available(task) + (list(CONSTANT_PREDICTORS) if task in (None, "ldl") else [])
+        raise ValueError(f"unknown method '{name}'; known{f' for task {task}' if task else ''}: {', '.join(known)}"
+                         + (" (append +pc for post-compensation)" if task in (None, "ldl") else ""))
+    if task is not None and spec.task != task:
+        raise ValueError(f"method '{name}' belongs to task '{spec.task}', not '{task}'")
+    return spec
 
 
-def available() -> list[str]:
-    return list(REGISTRY)
+def available(task: str | None = None) -> list[str]:
+    return [n for n, e in REGISTRY.items() if task is None or e.task == task]
 
 
-__all__ = ["Method", "TrainStats", "REGISTRY", "MethodSpec", "parse", "available", "register"]
+__all__ = ["Batch", "Entry", "Method", "MethodSpec", "REGISTRY", "available", "parse", "register"]

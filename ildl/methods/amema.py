@@ -3,14 +3,14 @@
 Gao, Sun et al. "AMEMA" (decoupled imbalanced label distribution learning with adaptive momentum
 and EMA branch weighting). AAAI 2026 — Algorithm 1 of its appendix, as fixed in spec §3.
 
-Two branches, each its own MLP (θ_s: dominant, θ_ns: non-dominant), both x (B, d) → logits (B, C).
-Per step:
-  L_s  = KL(b ‖ [p̄_k, 1−p̄_k])  (default; `dominant_target=onehot` gives the literal KL(D̄‖p̄) = CE)
-  L_ns = KL(D̂ ‖ p̂_ns), D̂ renormalised (AMEMA eq. 3)
-  E ← m·E + (1−m)·L per branch, E⁽⁰⁾ = 0                                  (EMA of branch losses)
-  r = E_ns / (E_s + ε); w_ns = b + (1−b)·σ(α(r−1)); w_s = 1 − w_ns       (branch weights)
-  v ← μ v + ∇θ(w·L_branch); θ ← θ − η v                                  (heavy-ball SGD per branch)
-  δ = σ(α(r−1)); μ_ns += γδ; μ_s −= γδ; both kept in [0, 0.999]          (adaptive momenta)
+Two branches, each its own MLP (θ_s: dominant, θ_ns: non-dominant), both x (M, B, d) → logits (M, B, C).
+Per step (per model; E, μ are (M,) state):
+  L_s  = KL(b ‖ [p̄_k, 1−p̄_k])  (default; `dominant_target=onehot` gives the literal KL(D̄‖p̄) = CE)   (Alg. 1 l. 6)
+  L_ns = KL(D̂ ‖ p̂_ns), D̂ renormalised (AMEMA eq. 3)                                              (l. 7)
+  E ← m·E + (1−m)·L per branch, E⁽⁰⁾ = 0                                  (EMA of branch losses, l. 9)
+  r = E_ns / (E_s + ε); w_ns = b + (1−b)·σ(α(r−1)); w_s = 1 − w_ns       (branch weights, l. 10–12)
+  v ← μ v + ∇θ(w·L_branch); θ ← θ − η v                                  (heavy-ball SGD per branch, l. 14–16)
+  δ = σ(α(r−1)); μ_ns += γδ; μ_s −= γδ; both kept in [0, μ_max]          (adaptive momenta, l. 17–18)
 Prediction recombines (spec §2): k̂ = argmax p̄, q = p̄_k̂, p̂ from the non-dominant branch.
 Training setup as the paper's Implementation Details state it: SGD with gradient clipping, lr 0.001,
 batch 64, at most 50 epochs, μ⁰ = 0.75 / 0.95, b = 0.2, α = 5. Declared and switchable, because the paper
@@ -20,16 +20,17 @@ unweighted ∇L (`grad_weighting`), and the momentum update after the parameter 
 """
 from __future__ import annotations
 
-import math
-
 import torch
+import torch.nn as nn
 
 from ..config import Param
 from ..decouple import EPS, binary_kl, decouple, kl, log_nondominant, recombine
-from ..nets import mlp
+from ..nets import mlp, mlp_f
+from ..optim import SGD, Clip, Group
 from .base import Method
 
 MU_MAX = 0.999
+F64 = torch.float64  # EMAs and momenta accumulate over thousands of steps
 
 
 class AMEMA(Method):
@@ -57,73 +58,69 @@ class AMEMA(Method):
               "learnable; onehot is the paper-literal D̄ and throws the degree away", choices=("binary", "onehot")),
     )
     step_terms = ("loss", "loss_s", "loss_ns", "ema_s", "ema_ns", "r", "w_s", "w_ns", "mu_s", "mu_ns")
+    shape_keys = Method.shape_keys + ("dominant_target",)
 
-    def build(self) -> None:
-        c, h = self.cfg, self.cfg["hidden"]
-        self.net_s = mlp(self.d, h, self.C)
-        self.net_ns = mlp(self.d, h, self.C)
-        self.ema_s = self.ema_ns = 0.0
-        self.mu_s, self.mu_ns = (c["mu_s0"], c["mu_ns0"]) if c["mome"] else (c["shared_mu"], c["shared_mu"])
-        # heavy-ball SGD: torch's SGD with dampening 0, nesterov off is exactly v ← μv + g; θ ← θ − ηv
-        self.opt_s = torch.optim.SGD(self.net_s.parameters(), lr=c["lr"], momentum=self.mu_s, dampening=0.0,
-                                     weight_decay=c["weight_decay"])
-        self.opt_ns = torch.optim.SGD(self.net_ns.parameters(), lr=c["lr"], momentum=self.mu_ns, dampening=0.0,
-                                      weight_decay=c["weight_decay"])
+    def build(self) -> nn.Module:
+        d, h, C = self.dims["d"], self.cfg["hidden"], self.dims["C"]
+        return nn.ModuleDict({"s": mlp(d, h, C), "ns": mlp(d, h, C)})
 
-    def modules(self):
-        return {"net_s": self.net_s, "net_ns": self.net_ns}
+    def init_state(self):
+        mome = self.flag("mome")
+        shared = self.col("shared_mu", F64)
+        z = torch.zeros(self.M, dtype=F64, device=self.device)
+        return dict(ema_s=z, ema_ns=z.clone(), mu_s=torch.where(mome, self.col("mu_s0", F64), shared),
+                    mu_ns=torch.where(mome, self.col("mu_ns0", F64), shared))
 
-    def branch_losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        d = decouple(y, "renorm")
-        z_s, z_ns = self.net_s(x), self.net_ns(x)  # (B, C) each
+    def groups(self, P):
+        def branch(prefix, mu):
+            names = [n for n in P if n.startswith(prefix + ".")]
+            return Group(names, SGD([P[n] for n in names], self.col("lr"), mu.float(), self.col("weight_decay")),
+                         Clip(self.col("clip")))
+        st = self.init_state()
+        return [branch("s", st["mu_s"]), branch("ns", st["mu_ns"])]
+
+    def weights(self, ema_s, ema_ns):
+        """(r, σ(α(r − 1)), w_s, w_ns), each (M,), from the EMAs (Alg. 1 l. 10–12)."""
+        r = ema_ns / (ema_s + EPS)
+        sig = torch.sigmoid(self.col("sharpness", F64) * (r - 1))
+        b = self.col("b", F64)
+        w_ns = torch.where(self.flag("weig"), b + (1 - b) * sig, torch.full_like(r, 0.5))
+        return r, sig, 1 - w_ns, w_ns
+
+    def loss(self, P, b, state):
+        d = decouple(b.y["y"], "renorm")
+        z_s, z_ns = mlp_f(P, "s", b.x), mlp_f(P, "ns", b.x)  # (M, B, C) each
         if self.cfg["dominant_target"] == "binary":
-            loss_s = binary_kl(d.dk, z_s, d.k).mean()
+            L_s = b.mean(binary_kl(d.dk, z_s, d.k))
         else:
-            loss_s = kl(d.onehot, torch.log_softmax(z_s, -1)).mean()
-        loss_ns = kl(d.nondom, log_nondominant(z_ns, d.k)).mean()
-        return loss_s, loss_ns
+            L_s = b.mean(kl(d.onehot, torch.log_softmax(z_s, -1)))
+        L_ns = b.mean(kl(d.nondom, log_nondominant(z_ns, d.k)))
+        m = self.col("ema", F64)
+        ema_s = m * state["ema_s"] + (1 - m) * L_s.detach().double()
+        ema_ns = m * state["ema_ns"] + (1 - m) * L_ns.detach().double()
+        r, sig, w_s, w_ns = self.weights(ema_s, ema_ns)
+        weighted = w_s.float() * L_s + w_ns.float() * L_ns
+        t = dict(loss=weighted.detach(), loss_s=L_s.detach(), loss_ns=L_ns.detach(), ema_s=ema_s, ema_ns=ema_ns, r=r,
+                 w_s=w_s, w_ns=w_ns, mu_s=state["mu_s"], mu_ns=state["mu_ns"], _delta=sig,
+                 _objective=torch.where(self.flag("grad_weighting", "weighted"), weighted, L_s + L_ns))
+        return t, dict(state, ema_s=ema_s, ema_ns=ema_ns)
 
-    def weights(self) -> tuple[float, float, float]:
-        """(r, w_s, w_ns) from the current EMAs."""
-        c = self.cfg
-        r = self.ema_ns / (self.ema_s + EPS)
-        if not c["weig"]:
-            return r, 0.5, 0.5
-        w_ns = c["b"] + (1 - c["b"]) * _sigmoid(c["sharpness"] * (r - 1))
-        return r, 1 - w_ns, w_ns
+    def before_step(self, groups, state):
+        groups[0].opt.momentum = state["mu_s"].float()
+        groups[1].opt.momentum = state["mu_ns"].float()
 
-    def train_step(self, x, y):
-        c = self.cfg
-        loss_s, loss_ns = self.branch_losses(x, y)
-        m = c["ema"]
-        self.ema_s = m * self.ema_s + (1 - m) * float(loss_s.detach())
-        self.ema_ns = m * self.ema_ns + (1 - m) * float(loss_ns.detach())
-        r, w_s, w_ns = self.weights()
-        for opt, net, w, loss, mu in ((self.opt_s, self.net_s, w_s, loss_s, self.mu_s),
-                                      (self.opt_ns, self.net_ns, w_ns, loss_ns, self.mu_ns)):
-            opt.zero_grad(set_to_none=True)
-            ((w if c["grad_weighting"] == "weighted" else 1.0) * loss).backward()
-            if c["clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), c["clip"])
-            opt.param_groups[0]["momentum"] = mu
-            opt.step()
-        out = dict(loss=w_s * float(loss_s.detach()) + w_ns * float(loss_ns.detach()), loss_s=float(loss_s.detach()),
-                   loss_ns=float(loss_ns.detach()), ema_s=self.ema_s, ema_ns=self.ema_ns, r=r, w_s=w_s, w_ns=w_ns,
-                   mu_s=self.mu_s, mu_ns=self.mu_ns)
-        if c["mome"]:  # after the step: the momenta used this step are the ones logged
-            delta = _sigmoid(c["sharpness"] * (r - 1))
-            self.mu_ns = min(max(self.mu_ns + c["mu_step"] * delta, 0.0), c["mu_max"])
-            self.mu_s = min(max(self.mu_s - c["mu_step"] * delta, 0.0), c["mu_max"])
-        return out
+    def after_step(self, state, terms, active):
+        """μ_ns += γδ, μ_s −= γδ within [0, μ_max], after the step (the logged μ is the one used)."""
+        upd = active & self.flag("mome")
+        g, hi = self.col("mu_step", F64) * terms["_delta"], self.col("mu_max", F64)
+        mu_ns = torch.where(upd, torch.minimum((state["mu_ns"] + g).clamp_min(0.0), hi), state["mu_ns"])
+        mu_s = torch.where(upd, torch.minimum((state["mu_s"] - g).clamp_min(0.0), hi), state["mu_s"])
+        return dict(state, mu_s=mu_s, mu_ns=mu_ns)
 
     @torch.no_grad()
-    def predict(self, x):
-        p_bar = torch.softmax(self.net_s(x), -1)  # (B, C) dominant branch
+    def predict(self, P, x):
+        p_bar = torch.softmax(mlp_f(P, "s", x), -1)  # (M, n, C) dominant branch
         k = p_bar.argmax(-1)
-        q = p_bar.gather(-1, k[:, None]).squeeze(-1)
-        p_hat = log_nondominant(self.net_ns(x), k).exp()  # (B, C), 0 at k̂
+        q = p_bar.gather(-1, k[..., None]).squeeze(-1)
+        p_hat = log_nondominant(mlp_f(P, "ns", x), k).exp()  # (M, n, C), 0 at k̂
         return recombine(k, q, p_hat)
-
-
-def _sigmoid(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(v, 60.0), -60.0)))

@@ -1,122 +1,118 @@
-"""The interface every method implements, so that one trainer, one event stream and one CLI serve all.
+"""The one Method protocol, for every task: a method writes its maths once, over a stack of M models.
 
-A method owns its modules and optimisers. The trainer calls `train_step(x, y)` once per mini-batch
-(the method does forward, backward and step, and returns its named loss terms as floats) and
-`predict(x)` for validation and test (label distributions, (B, C)).
+A method declares its knobs (`params`, on top of its task's common ones), builds *one* model as ordinary
+`nn.Module`s (the trainer builds M of them, each under its own seed, and stacks their parameters — see
+`ildl.stack`), and then works on stacked tensors only:
+
+  loss(P, batch, state)  → terms {name: (M,)}, with "loss" the quantity each model minimises, and new state
+  groups(P)              → parameter groups: names, optimiser, clipping (per-model hyper-parameters)
+  predict(P, x)          → outputs for a stack of feature rows (M, n, …)
+
+`batch` carries x (M, B, d) or sparse rows, the targets (M, B, …), the mask (M, B) of real rows (folds of
+different sizes are padded) and per-model noise. Per-model hyper-parameters are columns (M,) from `col`;
+what a model may know about its own training part is in `self.stats[i]` (stacked with `stat`).
 """
 from __future__ import annotations
 
-import copy
-import threading
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from ..config import COMMON, Param
-
-# nn.Module initialisation draws from torch's *global* RNG; two jobs in two threads must not
-# interleave their draws, or a seed would no longer fix the result.
-_INIT_LOCK = threading.Lock()
+from ..optim import AdamW, Clip, Group
+from ..stack import Params, Sparse, masked_mean
 
 
-class TrainStats:
-    """What a method may know about its training set (never the test fold)."""
+@dataclass
+class Batch:
+    """One step's data for a stack: x (M, B, d) or Sparse, targets {name: (M, B, …)}, mask (M, B)."""
+    x: torch.Tensor | Sparse
+    y: dict[str, torch.Tensor]
+    mask: torch.Tensor
+    noise: Callable[[int], torch.Tensor] = field(default=lambda h: None)  # h → (M, B, h) N(0, 1), per-model streams
 
-    def __init__(self, y_train: np.ndarray):
-        y = np.asarray(y_train, np.float64)
-        self.n = y.shape[0]
-        self.n_labels = y.shape[1]
-        self.label_mass = y.sum(0)  # (C,) n_c: total degree of label c
-        self.prior = y.mean(0)  # (C,) p_s: mean training distribution
+    def mean(self, v: torch.Tensor) -> torch.Tensor:
+        """Mean over each model's real rows: (M, B, …) → (M,)."""
+        return masked_mean(v, self.mask)
 
 
 class Method:
     name: ClassVar[str]
+    task: ClassVar[str] = "ldl"
     title: ClassVar[str] = ""  # one line for pickers
-    paper: ClassVar[str] = ""  # "Title. Venue, year."
-    params: ClassVar[tuple[Param, ...]] = ()  # method-specific knobs (COMMON is added for neural methods)
+    paper: ClassVar[str] = ""  # "Authors. Title. Venue, year."
+    params: ClassVar[tuple[Param, ...]] = ()  # method-specific knobs (the task's COMMON ones are added)
     defaults: ClassVar[dict[str, Any]] = {}  # overrides of COMMON defaults (e.g. AMEMA's batch 64, 50 epochs)
-    step_terms: ClassVar[tuple[str, ...]] = ("loss",)  # names of the floats train_step returns
+    preset: ClassVar[dict[str, Any]] = {}  # fixed values of `params` for a registry name (e.g. group-soft)
+    step_terms: ClassVar[tuple[str, ...]] = ("loss",)  # the per-step scalars `loss` returns (logged, charted)
+    shape_keys: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "hidden")  # must agree within a stack
+    outputs: ClassVar[str] = "distribution"  # what predict returns: distribution | logits | regression
 
     @classmethod
     def schema(cls) -> tuple[Param, ...]:
         common = tuple(Param(p.name, p.kind, cls.defaults.get(p.name, p.default), p.help, p.min, p.max, p.step,
-                             p.choices, p.log) for p in COMMON)
-        return common + cls.params
+                             p.choices, p.log) for p in COMMON[cls.task])
+        return common + tuple(p for p in cls.params if p.name not in cls.preset)
 
-    def __init__(self, cfg: dict[str, Any], n_features: int, stats: TrainStats, device: torch.device,
-                 seed: int):
-        self.cfg = cfg
-        self.d, self.C = n_features, stats.n_labels
-        self.stats = stats
+    def __init__(self, cfgs: Sequence[dict[str, Any]], stats: Sequence[dict[str, Any]], dims: dict[str, int],
+                 device: torch.device):
+        self.cfgs = [{**c, **self.preset} for c in cfgs]
+        self.M = len(cfgs)
+        self.stats = list(stats)
+        self.dims = dims  # d (features) and the output size (C labels, G groups, …)
         self.device = device
-        self.gen = torch.Generator().manual_seed(seed + 7919)  # sampling noise inside the loss
-        with _INIT_LOCK:
-            torch.manual_seed(seed)
-            self.build()
-        for m in self.modules().values():
-            m.to(device)
+        for k in self.shape_keys:
+            if len({repr(c.get(k)) for c in self.cfgs}) > 1:
+                raise ValueError(f"{self.name}: one stack needs one value of {k!r}")
+        self.cfg = self.cfgs[0]  # the shape keys, shared by the stack
 
-    # -- to implement ------------------------------------------------------------------
-    def build(self) -> None:
-        """Create modules (registered in `self.modules()`) and optimisers."""
+    # -- per-model columns ---------------------------------------------------------
+    def col(self, key: str, dtype=torch.float32) -> torch.Tensor:
+        return torch.tensor([float(c[key]) for c in self.cfgs], dtype=dtype, device=self.device)
+
+    def flag(self, key: str, value: Any = True) -> torch.Tensor:
+        """(M,) bool: cfg[key] == value per model (for switches that differ inside a stack)."""
+        return torch.tensor([c[key] == value for c in self.cfgs], device=self.device)
+
+    def stat(self, key: str) -> torch.Tensor:
+        """A training statistic of every model, stacked: (M, …) float32."""
+        return torch.as_tensor(np.stack([np.asarray(s[key], np.float32) for s in self.stats]), device=self.device)
+
+    # -- to implement --------------------------------------------------------------
+    def build(self) -> nn.Module:
+        """One model's modules (called once per model, under that model's seed)."""
         raise NotImplementedError
 
-    def modules(self) -> dict[str, nn.Module]:
-        raise NotImplementedError
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
+    def predict(self, P: Params, x) -> torch.Tensor:
         raise NotImplementedError
 
-    # -- shared ------------------------------------------------------------------------
-    def tensor(self, a: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(a, np.float32), device=self.device)
+    # -- defaults ------------------------------------------------------------------
+    def init_state(self) -> dict[str, torch.Tensor]:
+        return {}
 
-    def train(self, mode: bool = True) -> None:
-        for m in self.modules().values():
-            m.train(mode)
+    def groups(self, P: Params) -> list[Group]:
+        """One AdamW group over every parameter, the cfg's lr and weight decay."""
+        return adamw_groups(self, P)
 
-    def state(self) -> dict[str, Any]:
-        """A detached copy of every module's weights (the best-validation checkpoint)."""
-        return {k: copy.deepcopy(m.state_dict()) for k, m in self.modules().items()}
+    def before_step(self, groups: list[Group], state: dict[str, torch.Tensor]) -> None:
+        """Set state-dependent optimiser hyper-parameters (AMEMA's momenta) right before the step."""
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        for k, m in self.modules().items():
-            m.load_state_dict(state[k])
-
-    def adamw(self, params, amsgrad: bool = False, weight_decay: float | None = None) -> torch.optim.AdamW:
-        wd = self.cfg["weight_decay"] if weight_decay is None else weight_decay
-        return torch.optim.AdamW(params, lr=self.cfg["lr"], weight_decay=wd, amsgrad=amsgrad)
+    def after_step(self, state: dict[str, torch.Tensor], terms: dict[str, torch.Tensor],
+                   active: torch.Tensor) -> dict[str, torch.Tensor]:
+        return state
 
 
-class SingleNet(Method):
-    """One network x → logits z (B, C) and one AdamW optimiser; subclasses define `loss(z, y)`."""
-
-    def build(self) -> None:
-        from ..nets import mlp
-
-        self.net = mlp(self.d, self.cfg["hidden"], self.C)
-        self.opt = self.adamw(self.net.parameters())
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {"net": self.net}
-
-    def loss(self, z: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def train_step(self, x, y):
-        terms = self.loss(self.net(x), y)
-        self.opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.opt.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
-
-    @torch.no_grad()
-    def predict(self, x):
-        return torch.softmax(self.net(x), -1)
+def adamw_groups(method: Method, P: Params, *, amsgrad: bool = False, bias_decay: torch.Tensor | None = None,
+                 clip: Clip | None = None) -> list[Group]:
+    """One AdamW group: weight decay from cfg on weight matrices, `bias_decay` (default: the same) on biases."""
+    wd = method.col("weight_decay")
+    names = list(P)
+    decay = [bias_decay if (bias_decay is not None and n.endswith("bias")) else wd for n in names]
+    return [Group(names, AdamW([P[n] for n in names], method.col("lr"), decay, amsgrad=amsgrad), clip)]

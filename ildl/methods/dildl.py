@@ -11,6 +11,8 @@ structured as RDA's reference code: prediction D(ReLU(h)), Gaussian heads on the
   L_align3 = RDA's similarity loss on (r_x, r_y) · L_align4 = KL(y ‖ softmax(D(r_y)))
 Ablation switches: `dld` (off → RDA's OFR-DB prediction loss) and `drda` (off → RDA's recover / target / sim
 terms, weights 0.1). With both off DILDL *is* RDA — the paper's 'neither' row (0.198) equals its RDA row (0.196).
+The switches may differ between the models of one stack (an ablation grid trains as one computation): both
+sides are computed and each model keeps its own; a term a model does not use is logged as absent.
 The label Gaussians of align1/2 are not detached (the paper says nothing; RDA detaches its target):
 the dominant / non-dominant encoders are trained only by these terms, so detaching would pin the
 features to a random function of the label parts.
@@ -21,8 +23,11 @@ import torch
 
 from ..config import Param
 from ..decouple import VARIANTS, binary_kl, decouple, kl, log_nondominant
-from ..nets import LatentEncoder, gaussian_kl, reparameterise, similarity_loss
+from ..nets import LatentEncoder, gaussian_kl, latent_f, similarity_loss
+from ..stack import linear
 from .rda import LATENT_PARAMS, LatentLDL
+
+NAN = float("nan")
 
 
 class DILDL(LatentLDL):
@@ -40,45 +45,40 @@ class DILDL(LatentLDL):
         Param("drda", "bool", True, "decoupled alignment (off: RDA's recover/target/sim terms, weights 0.1)"),
         Param("focal_gamma", "float", 2.0, "focal exponent of the OFR-DB loss used when `dld` is off", 0.0, 10.0),
     ) + LATENT_PARAMS
-    step_terms = ("loss", "pred", "ddl", "nddl", "align1", "align2", "align3", "align4")
+    step_terms = ("loss", "pred", "ddl", "nddl", "align1", "align2", "align3", "align4", "recover", "target", "sim")
+    shape_keys = LatentLDL.shape_keys + ("variant",)
 
-    def extra_modules(self) -> None:
-        h = self.cfg["hidden"]
-        self.enc_dom = LatentEncoder(self.C, h)  # branch for the dominant one-hot D̄
-        self.enc_nd = LatentEncoder(self.C, h)  # branch for the non-dominant D̂
-        self._init(self.enc_dom, self.enc_nd)
+    def extra_modules(self):
+        h, C = self.cfg["hidden"], self.dims["C"]
+        return {"enc_dom": LatentEncoder(C, h),  # branch for the dominant one-hot D̄
+                "enc_nd": LatentEncoder(C, h)}  # branch for the non-dominant D̂
 
-    def modules(self):
-        return {**super().modules(), "enc_dom": self.enc_dom, "enc_nd": self.enc_nd}
-
-    def decoupled_loss(self, z: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """α·KL(b‖b′) + (1−α)·KL(D̂‖p̂) (eqs. 4–6), z, y (B, C)."""
-        a = self.cfg["alpha"]
+    def loss(self, P, b, state):
+        y = b.y["y"]
+        a = self.col("alpha")
+        dld, drda = self.flag("dld"), self.flag("drda")
+        h, mu_x, lv_x, r_x, mu_y, lv_y, r_y = self.encode(P, b)
+        z = linear(P, "dec", torch.relu(h))  # (M, B, C)
         d = decouple(y, self.cfg["variant"])
-        ddl = binary_kl(d.dk, z, d.k).mean()
-        nddl = kl(d.nondom, log_nondominant(z, d.k)).mean()
-        return {"ddl": ddl, "nddl": nddl, "pred": a * ddl + (1 - a) * nddl}
-
-    def train_step(self, x, y):
-        c = self.cfg
-        a = c["alpha"]
-        h, mu_x, lv_x = self.enc_x(x)
-        z = self.logits(h)
-        t = self.decoupled_loss(z, y) if c["dld"] else {"pred": self.db_loss(z, y, c["focal_gamma"])}
-        if c["drda"]:
-            d = decouple(y, c["variant"])
-            _, mu_y, lv_y = self.enc_y(y)
-            _, mu_d, lv_d = self.enc_dom(d.onehot)
-            _, mu_n, lv_n = self.enc_nd(d.nondom)
-            r_x, r_y = reparameterise(mu_x, lv_x, self.gen), reparameterise(mu_y, lv_y, self.gen)
-            t["align1"] = gaussian_kl(mu_x, lv_x, mu_d, lv_d)
-            t["align2"] = gaussian_kl(mu_x, lv_x, mu_n, lv_n)
-            t["align3"] = similarity_loss(r_x, r_y)
-            t["align4"] = kl(y, torch.log_softmax(self.dec(r_y), -1)).mean()
-            align = (c["lam"] * (a * t["align1"] + (1 - a) * t["align2"]) + c["beta"] * t["align3"]
-                     + c["gamma"] * t["align4"])
-        else:
-            t.update(self.rda_alignment(mu_x, lv_x, y))
-            align = 0.1 * (t["recover"] + t["target"] + t["sim"])
-        t["loss"] = t["pred"] + align
-        return self.step(t)
+        t = {"ddl": b.mean(binary_kl(d.dk, z, d.k)),  # eq. 4
+             "nddl": b.mean(kl(d.nondom, log_nondominant(z, d.k)))}  # eq. 5
+        decoupled = a * t["ddl"] + (1 - a) * t["nddl"]  # eq. 6
+        t["pred"] = torch.where(dld, decoupled, self.db(z, y, self.col("focal_gamma"), b))
+        _, mu_d, lv_d = latent_f(P, "enc_dom", d.onehot)
+        _, mu_n, lv_n = latent_f(P, "enc_nd", d.nondom)
+        t["align1"] = b.mean(gaussian_kl(mu_x, lv_x, mu_d, lv_d))
+        t["align2"] = b.mean(gaussian_kl(mu_x, lv_x, mu_n, lv_n))
+        t["align3"] = similarity_loss(r_x, r_y, b.mask)
+        t["align4"] = b.mean(kl(y, torch.log_softmax(linear(P, "dec", r_y), -1)))
+        t.update(self.rda_alignment(P, b, mu_x, lv_x, r_x, r_y, mu_y, lv_y))
+        ours = (self.col("lam") * (a * t["align1"] + (1 - a) * t["align2"]) + self.col("beta") * t["align3"]
+                + self.col("gamma") * t["align4"])
+        rdas = 0.1 * (t["recover"] + t["target"] + t["sim"])
+        t["loss"] = t["pred"] + torch.where(drda, ours, rdas)
+        for k in ("ddl", "nddl"):  # log only the terms each model trains on
+            t[k] = torch.where(dld, t[k], torch.full_like(t[k], NAN))
+        for k in ("align1", "align2", "align3", "align4"):
+            t[k] = torch.where(drda, t[k], torch.full_like(t[k], NAN))
+        for k in ("recover", "target", "sim"):
+            t[k] = torch.where(drda, torch.full_like(t[k], NAN), t[k])
+        return self.finish(t), state

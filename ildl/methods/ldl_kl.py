@@ -6,16 +6,25 @@ y by the Kullback–Leibler divergence; spec §3 defaults (hidden 100, AdamW lr 
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 
 from ..decouple import kl
-from .base import SingleNet
+from ..nets import mlp, mlp_f
+from .base import Method
 
 
-class LDLKL(SingleNet):
+class LDLKL(Method):
     name = "ldl-kl"
     title = "LDL-KL — MLP + KL(y‖p), the plain baseline"
     paper = "Geng. Label Distribution Learning. IEEE TKDE, 2016."
 
-    def loss(self, z: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        # L = mean_i KL(y_i ‖ softmax(z_i)); z, y (B, C)
-        return {"loss": kl(y, torch.log_softmax(z, -1)).mean()}
+    def build(self) -> nn.Module:
+        return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
+
+    def loss(self, P, b, state):
+        z = mlp_f(P, "net", b.x)  # (M, B, C)
+        return {"loss": b.mean(kl(b.y["y"], torch.log_softmax(z, -1)))}, state  # L = mean_i KL(y_i ‖ softmax(z_i))
+
+    @torch.no_grad()
+    def predict(self, P, x):
+        return torch.softmax(mlp_f(P, "net", x), -1)

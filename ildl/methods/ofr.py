@@ -1,20 +1,22 @@
 """OFR-FL / OFR-CB / OFR-DB: objective-function reshaping of the KL loss for imbalanced LDL.
 
-Zhao, Xu, Wang, Jiang & Wang. "Imbalanced Label Distribution Learning". AAAI 2023 — the baselines
-that reshape the element-wise KL with the re-weighting losses of long-tailed classification:
-focal loss (Lin et al., ICCV 2017), class-balanced loss (Cui et al., CVPR 2019) and
-distribution-balanced loss (Wu et al., ECCV 2020). Equations as in spec §3.
+Zhao, An, Xu, Wang & Geng. "Imbalanced Label Distribution Learning". AAAI 2023 — the baselines that reshape
+the element-wise KL with the re-weighting losses of long-tailed classification: focal loss (Lin et al.,
+ICCV 2017), class-balanced loss (Cui et al., CVPR 2019) and distribution-balanced loss (Wu et al., ECCV
+2020), as in the paper's public code (`utils/resample_loss.py` of GitHub ailearn-ml/RDA). Spec §3.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn as nn
 
 from ..config import Param
-from .base import SingleNet
+from ..nets import mlp, mlp_f
+from .base import Method
 
 DB_KAPPA = 0.05  # prior-bias scale ν_c = κ · log(N/n_c − 1)
 DB_LAMBDA = 2.0  # negative-tolerant scale
-DB_GUARD = 1e-4  # N/n_c − 1 ≤ 0 when a label holds ≥ half (or all) of the mass: keep the log finite
+DB_GUARD = 1e-4  # N/n_c − 1 ≤ 0 only when one label holds all the mass: keep the log finite
 
 
 def _freq(label_mass: torch.Tensor) -> torch.Tensor:
@@ -22,63 +24,76 @@ def _freq(label_mass: torch.Tensor) -> torch.Tensor:
     return torch.where(label_mass > 0, label_mass, torch.ones_like(label_mass))
 
 
-def class_balanced_weights(label_mass: torch.Tensor, beta: float) -> torch.Tensor:
-    """(C,) w_c = (1 − β)/(1 − β^{n_c}) with n_c the total training degree of label c (Cui et al. eq. 3)."""
+def class_balanced_weights(label_mass: torch.Tensor, beta) -> torch.Tensor:
+    """(…, C) w_c = (1 − β)/(1 − β^{n_c}), n_c the total training degree of label c (Cui et al. eq. 3)."""
     n = label_mass.clamp_min(1e-3)
     return (1 - beta) / (1 - beta**n)
 
 
-def db_prior_shift(label_mass: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """(C,) the logit shift −κ·log(N/n_c − 1) of the distribution-balanced loss, guarded."""
+def db_prior_shift(label_mass: torch.Tensor, n_samples) -> torch.Tensor:
+    """(…, C) the logit shift −κ·log(N/n_c − 1) of the distribution-balanced loss, guarded."""
     return -DB_KAPPA * torch.log((n_samples / _freq(label_mass) - 1).clamp_min(DB_GUARD))
 
 
 def db_rebalance(y: torch.Tensor, label_mass: torch.Tensor) -> torch.Tensor:
-    """(B, C) DB re-balancing weight sigmoid(10·(r_ic − 0.9)) + 0.1, r_ic = (1/n_c) / Σ_j y_ij/n_j."""
-    inv = 1.0 / _freq(label_mass)  # (C,)
-    r = inv[None, :] / (y * inv[None, :]).sum(-1, keepdim=True).clamp_min(1e-12)
+    """(…, B, C) DB re-balancing weight σ(10·(r_ic − 0.9)) + 0.1, r_ic = (1/n_c) / Σ_j y_ij/n_j.
+    y (…, B, C), label_mass broadcastable to (…, 1, C)."""
+    inv = 1.0 / _freq(label_mass)
+    r = inv / (y * inv).sum(-1, keepdim=True).clamp_min(1e-12)
     return torch.sigmoid(10.0 * (r - 0.9)) + 0.1
 
 
-def ofr_loss(z: torch.Tensor, y: torch.Tensor, stats_mass: torch.Tensor, n_samples: int, *, gamma: float,
-             cb_beta: float | None = None, db: bool = False, neg_weight: bool = True) -> torch.Tensor:
-    """Reshaped KL: mean over the B×C entries of w_ic · y_ic log(y_ic / p_ic). z, y (B, C) → scalar.
+def ofr_terms(z: torch.Tensor, y: torch.Tensor, label_mass: torch.Tensor, n_samples, *, gamma,
+              cb_beta=None, db: bool = False, neg_weight: bool = True) -> torch.Tensor:
+    """The reshaped element-wise KL w_ic · y_ic log(y_ic / p_ic), (…, B, C); its mean over B×C is the loss.
 
-    FL: w = (1 − p)^γ; CB: × class-balanced w_c; DB: × re-balancing weight, with logits first
-    shifted by the prior bias and scaled negative-tolerantly, z ← λz(1 − y) + zy (λ = 2). With
-    `neg_weight` (the RDA reference code, and the 1/λ of Wu et al.'s negative-tolerant loss) the weight's
-    negative part is scaled back by the same λ: w ← w/λ·(1 − y) + w·y, so the sharper negative logits do
-    not also count λ times more.
+    z, y (…, B, C); label_mass (…, 1, C) and n_samples, gamma, cb_beta (…, 1, 1) broadcast per model.
+    FL: w = (1 − p)^γ; CB: × class-balanced w_c; DB: × re-balancing weight, on logits first shifted by the prior
+    bias and scaled negative-tolerantly, z ← λz(1 − y) + zy (λ = 2). With `neg_weight` (the reference code, and
+    the 1/λ of Wu et al.'s negative-tolerant loss) the weight's negative part is scaled back by the same λ:
+    w ← w/λ·(1 − y) + w·y, so the sharper negative logits do not also count λ times more.
     """
     if db:
-        z = z + db_prior_shift(stats_mass, n_samples)[None, :]
+        z = z + db_prior_shift(label_mass, n_samples)
         z = DB_LAMBDA * z * (1 - y) + z * y
     logp = torch.log_softmax(z, -1)
-    ell = torch.where(y > 0, y * (torch.log(y.clamp_min(1e-8)) - logp), torch.zeros_like(y))  # (B, C)
+    ell = torch.where(y > 0, y * (torch.log(y.clamp_min(1e-8)) - logp), torch.zeros_like(y))
     w = (1 - logp.exp()) ** gamma  # focal factor, from the regularised logits as in the reference
     if cb_beta is not None:
-        w = w * class_balanced_weights(stats_mass, cb_beta)[None, :]
+        w = w * class_balanced_weights(label_mass, cb_beta)
     if db:
-        rb = db_rebalance(y, stats_mass)  # (B, C)
+        rb = db_rebalance(y, label_mass)
         if neg_weight:
             rb = rb / DB_LAMBDA * (1 - y) + rb * y
         w = w * rb
-    return (w * ell).mean()
+    return w * ell
 
 
-class _OFR(SingleNet):
-    paper = "Zhao et al. Imbalanced Label Distribution Learning. AAAI, 2023 (OFR baselines)."
+def ofr_loss(z, y, label_mass, n_samples, **kw) -> torch.Tensor:
+    """Mean over the B×C entries of `ofr_terms` — for one model: z, y (B, C), label_mass (C,) → scalar."""
+    return ofr_terms(z, y, label_mass, n_samples, **kw).mean()
+
+
+class _OFR(Method):
+    paper = "Zhao, An, Xu, Wang & Geng. Imbalanced Label Distribution Learning. AAAI, 2023 (OFR baselines)."
     kind = "fl"
     params = (Param("gamma", "float", 2.0, "focal exponent γ in (1 − p)^γ", 0.0, 10.0),)
 
-    def build(self) -> None:
-        super().build()
-        self.mass = torch.as_tensor(self.stats.label_mass, dtype=torch.float32, device=self.device)
+    def build(self) -> nn.Module:
+        return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
 
-    def loss(self, z, y):
-        beta = self.cfg.get("beta") if self.kind in ("cb",) else None
-        return {"loss": ofr_loss(z, y, self.mass, self.stats.n, gamma=self.cfg["gamma"], cb_beta=beta,
-                                 db=self.kind == "db", neg_weight=self.cfg.get("neg_weight", True))}
+    def loss(self, P, b, state):
+        z = mlp_f(P, "net", b.x)  # (M, B, C)
+        per_model = lambda v: v.view(-1, 1, 1)  # noqa: E731 — (M,) → (M, 1, 1)
+        t = ofr_terms(z, b.y["y"], self.stat("label_mass")[:, None, :], per_model(self.stat("n")),
+                      gamma=per_model(self.col("gamma")),
+                      cb_beta=per_model(self.col("beta")) if self.kind == "cb" else None, db=self.kind == "db",
+                      neg_weight=self.kind == "db" and bool(self.cfg.get("neg_weight", True)))
+        return {"loss": b.mean(t)}, state
+
+    @torch.no_grad()
+    def predict(self, P, x):
+        return torch.softmax(mlp_f(P, "net", x), -1)
 
 
 class OFRFL(_OFR):
@@ -100,6 +115,7 @@ class OFRDB(_OFR):
     kind = "db"
     params = _OFR.params + (Param("neg_weight", "bool", True, "scale the weight of the negative part back by λ "
                                   "(RDA reference code; off = logits only)"),)
+    shape_keys = _OFR.shape_keys + ("neg_weight",)
 
 
-__all__ = ["OFRFL", "OFRCB", "OFRDB", "ofr_loss"]
+__all__ = ["OFRFL", "OFRCB", "OFRDB", "ofr_loss", "ofr_terms"]

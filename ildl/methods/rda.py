@@ -13,9 +13,10 @@ folds 0 and 1 by `bench/parity_rda.py`).
     L_recover = CE(y, softmax(D(r_y)))                       (eq. 8, the label latent must carry y)
     L_target  = KL(N(μ_x, σ_x²) ‖ N(sg μ_y, sg σ_y²))         (eq. 6, features move towards labels)
     L_sim     = MSE(cos(r_x, r_x), cos(r_y, r_y))            (eq. 7, B × B similarity structure)
+  r = μ + σ·ε, ε ~ N(0, I) from each model's own noise stream (x first, then y, as the reference draws them).
 Training as in the reference: Kaiming-normal init, AdamW with amsgrad (weight decay 1e-4 on weight
 matrices; biases get AdamW's default 1e-2 because the reference's second group names none), its adaptive
-gradient clipping (`nets.AdaptiveClip`, factor 5), and the loss divided by its own value every step.
+gradient clipping (`optim.Clip`, factor 5), and the loss divided by its own value every step.
 """
 from __future__ import annotations
 
@@ -23,11 +24,13 @@ import torch
 import torch.nn as nn
 
 from ..config import Param
-from ..nets import AdaptiveClip, LatentEncoder, gaussian_kl, kaiming_normal_, reparameterise, similarity_loss
-from .base import Method
-from .ofr import ofr_loss
+from ..nets import LatentEncoder, gaussian_kl, kaiming_normal_, latent_f, similarity_loss
+from ..optim import Clip
+from ..stack import linear
+from .base import Method, adamw_groups
+from .ofr import ofr_terms
 
-# Training choices of the reference code, shared by RDA and DILDL (both switchable, see docs/methods.md).
+# Training choices of the reference code, shared by RDA and DILDL (all switchable, see docs/methods.md).
 LATENT_PARAMS = (
     Param("init", "choice", "kaiming", "weight init: kaiming (reference: Kaiming-normal, zero biases) or torch "
           "(nn.Linear's default)", choices=("kaiming", "torch")),
@@ -42,73 +45,68 @@ LATENT_PARAMS = (
 
 
 class LatentLDL(Method):
-    """Shared skeleton: feature and label `LatentEncoder`s, one linear decoder D (hidden → C).
-
-    Shapes: x (B, d) → h, μ_x, log σ_x² (B, hidden); D: (B, hidden) → logits (B, C)."""
+    """Shared skeleton: feature and label `LatentEncoder`s, one linear decoder D (hidden → C)."""
 
     defaults = {"weight_decay": 1e-4}
+    shape_keys = Method.shape_keys + ("init", "clip_rule")
 
-    def build(self) -> None:
-        h = self.cfg["hidden"]
-        self.enc_x = LatentEncoder(self.d, h)
-        self.enc_y = LatentEncoder(self.C, h)
-        self.dec = nn.Linear(h, self.C)
-        self._init(self.enc_x, self.enc_y, self.dec)
-        self.extra_modules()  # built and initialised after the shared skeleton: DILDL's draws extend RDA's
-        self.mass = torch.as_tensor(self.stats.label_mass, dtype=torch.float32, device=self.device)
-        named = [(n, p) for m in self.modules().values() for n, p in m.named_parameters()]
-        self.opt = torch.optim.AdamW(
-            [{"params": [p for n, p in named if not n.endswith("bias")], "weight_decay": self.cfg["weight_decay"]},
-             {"params": [p for n, p in named if n.endswith("bias")], "weight_decay": self.cfg["bias_decay"]}],
-            lr=self.cfg["lr"], amsgrad=True)
-        self.clipper = AdaptiveClip(self.cfg["clip"]) if self.cfg["clip_rule"] == "adaptive" else None
+    def build(self) -> nn.Module:
+        h, C = self.cfg["hidden"], self.dims["C"]
+        m = nn.ModuleDict({"enc_x": LatentEncoder(self.dims["d"], h), "enc_y": LatentEncoder(C, h),
+                           "dec": nn.Linear(h, C)})
+        self._init(m)
+        for k, mod in self.extra_modules().items():  # built and initialised after the shared skeleton, so
+            self._init(mod)  # DILDL's random draws extend RDA's: with both switches off it *is* RDA
+            m[k] = mod
+        return m
 
-    def extra_modules(self) -> None:
-        pass
+    def extra_modules(self) -> dict[str, nn.Module]:
+        return {}
 
-    def _init(self, *modules: nn.Module) -> None:
+    def _init(self, module: nn.Module) -> None:
         if self.cfg["init"] == "kaiming":
-            for m in modules:
-                kaiming_normal_(m)
+            kaiming_normal_(module)
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"enc_x": self.enc_x, "enc_y": self.enc_y, "dec": self.dec}
+    def groups(self, P):
+        return adamw_groups(self, P, amsgrad=True, bias_decay=self.col("bias_decay"),
+                            clip=Clip(self.col("clip"), self.cfg["clip_rule"]))
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """The prediction path: D(ReLU(h)), h the encoder's pre-activation (B, hidden) → (B, C)."""
-        return self.dec(torch.relu(h))
+    def db(self, z: torch.Tensor, y: torch.Tensor, gamma: torch.Tensor, b) -> torch.Tensor:
+        """OFR-DB per model, z, y (M, B, C) → (M,)."""
+        t = ofr_terms(z, y, self.stat("label_mass")[:, None, :], self.stat("n").view(-1, 1, 1),
+                      gamma=gamma.view(-1, 1, 1), db=True)
+        return b.mean(t)
 
-    def db_loss(self, z: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
-        return ofr_loss(z, y, self.mass, self.stats.n, gamma=gamma, db=True)
+    def reparameterise(self, mu, logvar, b) -> torch.Tensor:
+        return mu + torch.exp(0.5 * logvar) * b.noise(mu.shape[-1])
 
-    def rda_alignment(self, mu_x, lv_x, y) -> dict[str, torch.Tensor]:
-        """The three RDA terms for the whole label distribution y (B, C) (eqs. 6–8)."""
-        _, mu_y, lv_y = self.enc_y(y)
-        r_x, r_y = reparameterise(mu_x, lv_x, self.gen), reparameterise(mu_y, lv_y, self.gen)
+    def rda_alignment(self, P, b, mu_x, lv_x, r_x, r_y, mu_y, lv_y) -> dict[str, torch.Tensor]:
+        """The three RDA terms for the whole label distribution (eqs. 6–8), each (M,)."""
+        y = b.y["y"]
         return {
-            "recover": -(y * torch.log_softmax(self.dec(r_y), -1)).sum(-1).mean(),
-            "target": gaussian_kl(mu_x, lv_x, mu_y.detach(), lv_y.detach()),
-            "sim": similarity_loss(r_x, r_y),
+            "recover": b.mean(-(y * torch.log_softmax(linear(P, "dec", r_y), -1)).sum(-1)),
+            "target": b.mean(gaussian_kl(mu_x, lv_x, mu_y.detach(), lv_y.detach())),
+            "sim": similarity_loss(r_x, r_y, b.mask),
         }
 
-    def step(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
-        loss = terms["loss"]
-        if self.cfg["self_normalise"]:
-            loss = loss / loss.detach().abs().clamp_min(1e-12)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for m in self.modules().values() for p in m.parameters() if p.grad is not None]
-        if self.cfg["clip"] > 0:
-            if self.clipper is not None:
-                self.clipper(params)
-            else:
-                torch.nn.utils.clip_grad_norm_(params, self.cfg["clip"])
-        self.opt.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
+    def encode(self, P, b):
+        """h, μ_x, log σ_x², r_x, μ_y, log σ_y², r_y for the batch (noise drawn x first, then y)."""
+        h, mu_x, lv_x = latent_f(P, "enc_x", b.x)
+        r_x = self.reparameterise(mu_x, lv_x, b)
+        _, mu_y, lv_y = latent_f(P, "enc_y", b.y["y"])
+        r_y = self.reparameterise(mu_y, lv_y, b)
+        return h, mu_x, lv_x, r_x, mu_y, lv_y, r_y
+
+    def finish(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The reference's loss normalisation: the minimised objective is L / sg(L) per model."""
+        total = t["loss"]
+        t["_objective"] = torch.where(self.flag("self_normalise"), total / total.detach().abs().clamp_min(1e-12),
+                                      total)
+        return t
 
     @torch.no_grad()
-    def predict(self, x):
-        return torch.softmax(self.logits(self.enc_x.lin(x)), -1)
+    def predict(self, P, x):
+        return torch.softmax(linear(P, "dec", torch.relu(linear(P, "enc_x.lin", x))), -1)
 
 
 class RDA(LatentLDL):
@@ -123,10 +121,10 @@ class RDA(LatentLDL):
     ) + LATENT_PARAMS
     step_terms = ("loss", "pred", "recover", "target", "sim")
 
-    def train_step(self, x, y):
-        h, mu_x, lv_x = self.enc_x(x)
-        t = {"pred": self.db_loss(self.logits(h), y, self.cfg["gamma"])}
-        t.update(self.rda_alignment(mu_x, lv_x, y))
-        c = self.cfg
-        t["loss"] = t["pred"] + c["w_recover"] * t["recover"] + c["w_target"] * t["target"] + c["w_sim"] * t["sim"]
-        return self.step(t)
+    def loss(self, P, b, state):
+        h, mu_x, lv_x, r_x, mu_y, lv_y, r_y = self.encode(P, b)
+        t = {"pred": self.db(linear(P, "dec", torch.relu(h)), b.y["y"], self.col("gamma"), b)}  # eq. 4
+        t.update(self.rda_alignment(P, b, mu_x, lv_x, r_x, r_y, mu_y, lv_y))
+        t["loss"] = (t["pred"] + self.col("w_recover") * t["recover"] + self.col("w_target") * t["target"]
+                     + self.col("w_sim") * t["sim"])  # eq. 9
+        return self.finish(t), state

@@ -18,6 +18,7 @@ from ildl.config import Param
 from ildl.device import describe
 from ildl.jobs import JobRegistry
 from ildl.methods import REGISTRY
+from ildl.tasks import methods as task_methods
 from ildl.protocol import Protocol, make_protocol
 from ildl.runs import RunStore
 
@@ -30,7 +31,7 @@ NAV = (("app.py", "Home", ":material/home:"), ("pages/1_Data.py", "Data", ":mate
 UPLOAD = "upload"
 DATASETS = ["synthetic", *D.bundled_names(), UPLOAD]
 PROTOCOLS = ["ildl", "kfold"]
-METHODS = list(REGISTRY)
+METHODS = task_methods("ldl")
 TASKS = ("ldl", "dir", "lt")
 DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None,
                 task="ldl")
@@ -49,7 +50,41 @@ def registry() -> JobRegistry:
     import torch
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-    return JobRegistry(RunStore())
+    return JobRegistry(RunStore())  # marks runs a crash left 'running' as interrupted, with their progress
+
+
+def owner() -> str:
+    """Who this browser is, for run ownership: a hash of Streamlit's XSRF cookie (the same across refreshes
+    and tabs of one browser, different for another browser), else a token of this session."""
+    import hashlib
+    import secrets
+
+    try:
+        cookie = st.context.cookies.get("_streamlit_xsrf")
+    except Exception:  # noqa: BLE001 — no request context (AppTest)
+        cookie = None
+    if isinstance(cookie, str) and cookie:
+        # Tornado's cookie is "2|mask|masked token|timestamp": the token unmasked is what stays the same
+        parts = cookie.split("|")
+        if len(parts) == 4 and parts[0] == "2":
+            try:
+                mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+                cookie = bytes(a ^ b for a, b in zip(masked, mask * (len(masked) // max(len(mask), 1) + 1))).hex()
+            except ValueError:
+                pass
+        return hashlib.sha256(cookie.encode()).hexdigest()[:16]
+    ss = st.session_state
+    if "_owner" not in ss:
+        ss["_owner"] = secrets.token_hex(8)
+    return ss["_owner"]
+
+
+def store_problem() -> bool:
+    """Show why runs cannot be kept (e.g. ILDL_RUNS_DIR is a file); True when there is such a problem."""
+    problem = registry().store.problem()
+    if problem:
+        st.error(f"Runs cannot be saved: {problem}. Training is off until that is fixed; the other pages work.")
+    return bool(problem)
 
 
 @st.cache_data(show_spinner="Loading dataset…", max_entries=32)
@@ -100,9 +135,9 @@ def state() -> dict[str, Any]:
 
 
 def parse_thresholds(text: str) -> tuple[float, float, int, int] | None:
+    """a,b,c,d from a URL or a text box; None (the caller says so) when it is not four valid numbers."""
     try:
-        a, b, c, d = (float(v) for v in str(text).split(","))
-        return (a, b, int(c), int(d))
+        return D.parse_thresholds(text)
     except ValueError:
         return None
 
@@ -302,11 +337,56 @@ def run_config_base(ds: D.Dataset) -> dict[str, Any]:
 
 
 def run_view(run_id: str) -> dict[str, Any] | None:
-    """A run's view (live or from disk) for a polling fragment; a message when it has gone."""
-    v = registry().view(run_id)
+    """A run's view (live or from disk) for a polling fragment; a message when it has gone or is damaged."""
+    try:
+        v = registry().view(run_id)
+    except Exception as e:  # noqa: BLE001 — whatever is on disk, the page stays up
+        v = dict(id=run_id, status="damaged", error=f"{type(e).__name__}: {e}", config=None)
     if v is None:
         st.warning(f"Run {run_id} is not here any more.")
+    elif v["status"] == "damaged":
+        st.error(f"Run {run_id} is damaged ({v.get('error')}): it cannot be shown. Delete it under Saved runs.")
+        return None
     return v
+
+
+def saved_runs(page: str, state_key: str, studies: bool) -> None:
+    """The saved-runs panel (Train: runs, Ablation: studies): open, download, delete. A damaged run is listed
+    with its reason and can be deleted; only the browser that started a run may delete it."""
+    from ildl.runs import dumps
+
+    s = state()
+    reg = registry()
+    runs = [r for r in reg.store.list() if bool(r.get("study")) == studies or r.get("damaged")]
+    if not runs:
+        st.caption("No studies yet." if studies else "No runs yet.")
+        return
+    st.dataframe([{"id": r["id"], "status": r["status"], "dataset": r["dataset"],
+                   "study" if studies else "methods": r["study"] if studies else r["methods"],
+                   "problem": r.get("damaged") or ""} for r in runs], hide_index=True,
+                 height=min(300, 40 + 35 * len(runs)))
+    ids = [r["id"] for r in runs]
+    pick = st.selectbox("run", ids, index=ids.index(s[state_key]) if s.get(state_key) in ids else 0,
+                        key=f"{page}_pick")
+    info = next(r for r in runs if r["id"] == pick)
+    c = st.columns(4)
+    if c[0].button("Open", key=f"{page}_open", disabled=bool(info.get("damaged"))):
+        s[state_key] = pick
+        sync_url()
+        st.rerun()
+    if not info.get("damaged"):
+        c[1].download_button("results.csv", reg.store.results_csv(pick) or "no results yet\n",
+                             file_name=f"{pick}-results.csv", mime="text/csv", key=f"{page}_dl_csv")
+        c[2].download_button("config.json", dumps(reg.store.config(pick)), file_name=f"{pick}-config.json",
+                             mime="application/json", key=f"{page}_dl_cfg")
+    live_job = reg.get(pick)
+    allowed = reg.may_control(pick, owner())
+    if c[3].button("Delete", key=f"{page}_delete", disabled=bool(live_job and live_job.running) or not allowed,
+                   help=None if allowed else "only the browser that started this run may delete it"):
+        if reg.delete(pick, owner()) and s.get(state_key) == pick:
+            s[state_key] = None
+            sync_url()
+        st.rerun()
 
 
 def finished_runs_for(ds: D.Dataset) -> list[dict[str, Any]]:
@@ -315,7 +395,7 @@ def finished_runs_for(ds: D.Dataset) -> list[dict[str, Any]]:
     store = registry().store
     out = []
     for r in store.list():
-        if r["status"] not in ("done", "stopped"):
+        if r["status"] not in ("done", "stopped") or r.get("damaged"):
             continue
         try:
             cfg = store.config(r["id"])

@@ -1,0 +1,331 @@
+"""The one trainer: every method of every task, a stack of M models trained as one computation (M = 1 for a
+single model). A study's grid, a run's folds, a comparison's methods — whatever shares a method class and
+the same shapes trains together; each model keeps its own initial weights (built under its own seed), its
+own data order, noise stream, optimiser state, clipping, method state and model selection, so the result
+of a model does not depend on what it was stacked with (tested to ~1e-5 against M = 1).
+
+Per step, for the models that have a batch (folds of different sizes are padded and masked):
+  terms = method.loss(P, batch, state)          every term (M,); "loss" is what each model minimises
+  grads = ∂ Σ_m terms_m / ∂θ                    models are independent, so this is each model's own gradient
+  per group: clip per model, then the optimiser's elementwise step (per-model hyper-parameters)
+Per epoch: validation record → every selection rule's running best (per model), `epoch` / `snapshot`
+events, and with `diagnostic` the test metrics as `diag` events that nothing reads back.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from . import events as E
+from . import selection as S
+from .methods import MethodSpec, parse
+from .stack import Params, Rows, bcast, copy_models, pad
+from .tasks import Fold, Task
+
+Emit = Callable[[dict[str, Any]], None]
+NOISE_OFFSET = 7919  # a model's noise stream: seed + 7919 (its data order uses the seed itself)
+
+# nn.Module initialisation draws from torch's *global* RNG; two jobs in two threads must not interleave
+# their draws, or a seed would no longer fix the result.
+_INIT_LOCK = threading.Lock()
+
+
+def _noop(_: dict) -> None:
+    pass
+
+
+@dataclass
+class Job:
+    """One model to train: a method (with its resolved config) on one fold, and the tag its events carry."""
+    spec: MethodSpec
+    cfg: dict[str, Any]
+    fold: Fold
+    seed: int
+    tag: dict[str, Any]
+    dims: dict[str, int]
+
+
+@dataclass
+class Result:
+    job: Job
+    rows: list[dict[str, Any]]  # result rows: tag, select, row keys, metrics, seconds
+    best_epochs: dict[str, int] = field(default_factory=dict)
+    stopped: bool = False
+    seconds: float = 0.0
+    pred: Any = None  # the primary rule's test predictions (what the Decoupling / Compare pages read)
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. dir's (predicted, true) test groups
+
+
+class Trainer:
+    """M models of one method as one computation: stacked parameters, optimisers, clipping and method state.
+    `step` takes one batch for all models; `predict` runs them on stacked rows. The engine's loop drives it;
+    tests drive it with hand-made batches."""
+
+    def __init__(self, cls: type, cfgs: Sequence[dict[str, Any]], stats: Sequence[dict[str, Any]],
+                 dims: dict[str, int], seeds: Sequence[int], device: torch.device = torch.device("cpu")):
+        self.method = cls(cfgs, stats, dims, device)
+        self.M = len(cfgs)
+        self.device = device
+        with _INIT_LOCK:
+            models = []
+            for seed in seeds:
+                torch.manual_seed(seed)
+                models.append(self.method.build())
+        self.P = Params.stack(models, device)
+        self.names = list(self.P)
+        self.groups = self.method.groups(self.P)
+        self.state = self.method.init_state()
+
+    def step(self, batch, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One optimiser step of every model with a batch (`active` (M,), default: any real row)."""
+        active = batch.mask.any(1) if active is None else active
+        method, P = self.method, self.P
+        terms, new_state = method.loss(P, batch, self.state)
+        self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in new_state.items()}
+        objective = torch.where(active, terms.pop("_objective", terms["loss"]), 0.0)
+        grads = torch.autograd.grad(objective.sum(), [P[n] for n in self.names], allow_unused=True)
+        grad = {n: g if g is not None else torch.zeros_like(P[n]) for n, g in zip(self.names, grads)}
+        method.before_step(self.groups, self.state)
+        for grp in self.groups:
+            gs = [grad[n] for n in grp.names]
+            grp.opt.step(gs, active, grp.clip(gs, active) if grp.clip is not None else None)
+        self.state = method.after_step(self.state, terms, active)
+        return {k: v.detach() for k, v in terms.items() if not k.startswith("_")}
+
+    @torch.no_grad()
+    def predict(self, x) -> Any:
+        return self.method.predict(self.P, x)
+
+
+def stack_key(job: Job) -> tuple:
+    """Jobs with equal keys can share a stack: same method class, shapes and dims."""
+    cls = job.spec.entry.cls
+    return (cls, tuple(repr(job.cfg.get(k)) for k in cls.shape_keys), tuple(sorted(job.dims.items())))
+
+
+def _per_model(out: Any, ns: Sequence[int]) -> list[Any]:
+    """Stacked outputs (M, n_max, …) or {name: (M, n_max, …)} → one numpy value per model, padding cut off."""
+    if isinstance(out, dict):
+        parts = {k: v.detach().cpu().numpy() for k, v in out.items()}
+        return [{k: v[i, :n] for k, v in parts.items()} for i, n in enumerate(ns)]
+    arr = out.detach().cpu().numpy()
+    return [arr[i, :n].astype(np.float64) for i, n in enumerate(ns)]
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit = _noop,
+          stop: threading.Event | None = None, select: Sequence[str] = (S.DEFAULT,), diagnostic: bool = False,
+          step_events: bool = True) -> list[Result]:
+    """Train one stack (jobs sharing a `stack_key`); one Result per job, in order."""
+    t0 = time.perf_counter()
+    M = len(jobs)
+    stack = Trainer(jobs[0].spec.entry.cls, [j.cfg for j in jobs], [j.fold.stats for j in jobs], jobs[0].dims,
+                  [j.seed for j in jobs], device)
+    method, P = stack.method, stack.P
+    rules = [r for r in select if r in task.select_rules] or [task.select_rules[0]]
+
+    rows_tr = Rows([j.fold.x["train"] for j in jobs], device)
+    n_val = [j.fold.n("val") for j in jobs]
+    val = Rows([j.fold.x["val"] for j in jobs], device, rows_tr.sparse) if any(n_val) else None
+    te = Rows([j.fold.x["test"] for j in jobs], device, rows_tr.sparse)
+    watched = [task.watch(j.fold) for j in jobs]
+    watch = Rows([w[0] for w in watched], device, rows_tr.sparse) if all(w is not None for w in watched) else None
+    Y = {k: pad([j.fold.y["train"][k] for j in jobs], device, fill=task.pad.get(k, 0.0))
+         for k in jobs[0].fold.y["train"]}
+    bs, n_epochs = method.cfg["batch_size"], method.cfg["epochs"]
+    log_every = [int(j.cfg.get("log_every", 1)) for j in jobs]
+    order_gens = [torch.Generator().manual_seed(j.seed) for j in jobs]
+    noise_gens = [torch.Generator().manual_seed(j.seed + NOISE_OFFSET) for j in jobs]
+    for i, j in enumerate(jobs):
+        emit(E.make("start", j.tag, config=j.cfg, n_train=rows_tr.n[i], n_val=n_val[i], n_test=te.n[i],
+                    device=str(device), stack=M, select=rules, diagnostic=diagnostic,
+                    watch_true=watched[i][1] if watched[i] is not None else None))
+
+    best = {r: dict(score=np.full(M, np.inf), epoch=np.zeros(M, int),
+                    params=None if r == "last" else P.copy()) for r in rules}
+    steps = np.zeros(M, int)
+    ar = torch.arange(M, device=device)[:, None]
+    n_steps = max(math.ceil(n / bs) for n in rows_tr.n) if max(rows_tr.n) else 0
+    stopped = False
+    for epoch in range(1, n_epochs + 1):
+        order = torch.full((M, max(n_steps, 1) * bs), -1, dtype=torch.long)
+        for i, g in enumerate(order_gens):  # each model's own permutation of its own fold
+            order[i, :rows_tr.n[i]] = torch.randperm(rows_tr.n[i], generator=g)
+        order = order.to(device)
+        sums: list[dict[str, float]] = [{} for _ in range(M)]
+        for s in range(n_steps):
+            if stop is not None and stop.is_set():
+                stopped = True
+                break
+            idx = order[:, s * bs:(s + 1) * bs]
+            mask = idx >= 0  # (M, B) real rows
+            rows = idx.clamp_min(0)
+            counts = mask.sum(1).tolist()
+            active = mask.any(1)
+            terms = stack.step(_batch(rows_tr, rows, Y, ar, mask, counts, noise_gens, device), active)
+            act = active.cpu().numpy()
+            steps += act
+            logged = {k: v.detach().double().cpu().tolist() for k, v in terms.items()}
+            for i in np.nonzero(act)[0]:
+                vals = {k: v[i] for k, v in logged.items() if math.isfinite(v[i])}
+                for k, v in vals.items():
+                    sums[i][k] = sums[i].get(k, 0.0) + v
+                if step_events and steps[i] % log_every[i] == 0:
+                    emit(E.make("step", jobs[i].tag, epoch=epoch, step=int(steps[i]), **vals))
+        if stopped:
+            break
+        _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit,
+                      diagnostic, rows_tr.n, bs)
+
+    seconds = (time.perf_counter() - t0) / M  # the stack's wall time, shared out
+    if stopped:  # a stopped model reports nothing: a half-trained fold is not a result
+        out = [Result(j, [], {r: int(best[r]["epoch"][i]) for r in rules}, True, seconds) for i, j in enumerate(jobs)]
+        for r in out:
+            emit(E.make("fold", r.job.tag, metrics={}, rows=[], best_epochs=r.best_epochs, seconds=seconds,
+                        stopped=True))
+        return out
+    outs = {}
+    final = P.copy() if any(r != "last" for r in rules) else None
+    for r in rules:
+        if r != "last":
+            P.assign(best[r]["params"], range(M))
+        outs[r] = _per_model(method.predict(P, te.all()[0]), te.n)
+        if final is not None:
+            P.assign(final, range(M))
+    results = []
+    for i, j in enumerate(jobs):
+        rows, pred, extra = [], None, {}
+        for r in rules:
+            for row in task.evaluate(j.fold, outs[r][i], j.cfg, pc=j.spec.pc):
+                if pred is None:
+                    pred = row.get("_pred")
+                    extra = {k[1:]: v for k, v in row.items() if k.startswith("_") and k != "_pred"}
+                rows.append({**j.tag, "select": r, **_public(row), "seconds": seconds})
+        res = Result(j, rows, {r: int(best[r]["epoch"][i]) if r != "last" else n_epochs for r in rules}, False,
+                     seconds, pred, extra)
+        emit(E.make("fold", j.tag, metrics={m: rows[0].get(m) for m in task.metrics}, rows=rows,
+                    best_epochs=res.best_epochs, seconds=seconds, stopped=False,
+                    watch_pred=np.asarray(pred)[:len(watched[i][1])].tolist()
+                    if watched[i] is not None and pred is not None else None))
+        results.append(res)
+    return results
+
+
+def _batch(tr: Rows, rows, Y, ar, mask, counts, noise_gens, device):
+    from .methods import Batch
+
+    M, B = rows.shape
+
+    def noise(h: int) -> torch.Tensor:
+        """(M, B, h) standard normal, each model's real rows drawn from its own stream (as if alone)."""
+        out = torch.zeros(M, B, h)
+        for i, c in enumerate(counts):
+            if c:
+                out[i, :c] = torch.randn((c, h), generator=noise_gens[i])
+        return out.to(device)
+
+    return Batch(x=tr.take(rows), y={k: v[ar, rows] for k, v in Y.items()}, mask=mask, noise=noise)
+
+
+@torch.no_grad()
+def _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit, diagnostic,
+                  n_train, bs):
+    M = len(jobs)
+    recs = [{} for _ in range(M)]
+    if val is not None:
+        outs = _per_model(method.predict(P, val.all()[0]), n_val)
+        recs = [task.val_record(j.fold, o) if n_val[i] else {} for i, (j, o) in enumerate(zip(jobs, outs))]
+    improved_primary = np.zeros(M, bool)
+    for r in rules:
+        b = best[r]
+        scores = np.array([S.score(r, epoch, rec) if (rec or r == "last") else -float(epoch) for rec in recs])
+        imp = scores < b["score"]
+        b["score"] = np.where(imp, scores, b["score"])
+        b["epoch"] = np.where(imp, epoch, b["epoch"])
+        if b["params"] is not None and imp.any():
+            copy_models(P, b["params"], np.nonzero(imp)[0].tolist())
+        if r == rules[0]:
+            improved_primary = imp
+    n_batches = [max(1, math.ceil(n / bs)) for n in n_train]
+    for i, j in enumerate(jobs):
+        emit(E.make("epoch", j.tag, epoch=epoch, step=int(steps[i]), **recs[i],
+                    **{f"train_{k}": v / n_batches[i] for k, v in sums[i].items()}, best=bool(improved_primary[i])))
+    if watch is not None:
+        preds = _per_model(method.predict(P, watch.all()[0]), watch.n)
+        for i, j in enumerate(jobs):
+            emit(E.make("snapshot", j.tag, epoch=epoch, pred=np.asarray(preds[i]).tolist()))
+    if diagnostic:  # shown to the learner; no rule reads it
+        outs = _per_model(method.predict(P, te.all()[0]), te.n)
+        for i, j in enumerate(jobs):
+            emit(E.make("diag", j.tag, epoch=epoch, step=int(steps[i]), note=E.DIAG_NOTE,
+                        **task.diag(j.fold, outs[i])))
+
+
+def constant_results(task: Task, jobs: Sequence[Job], emit: Emit = _noop) -> list[Result]:
+    """The constant predictors (ldl): no training, one row per fold."""
+    out = []
+    for j in jobs:
+        row = next(r for r in task.constants(j.fold) if r["method"] == j.spec.base)
+        res = Result(j, [{**j.tag, **_public(row)}], {}, False, 0.0, row.get("_pred"))
+        emit(E.make("fold", j.tag, metrics={m: row.get(m) for m in task.metrics}, rows=res.rows, best_epochs={},
+                    seconds=0.0, stopped=False))
+        out.append(res)
+    return out
+
+
+def execute(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit = _noop,
+            stop: threading.Event | None = None, select: Sequence[str] = (S.DEFAULT,), diagnostic: bool = False,
+            batched: bool = True, chunk_folds: int | None = None, step_events: bool = True,
+            on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Train every job: constants first (instant), then the trained jobs grouped into stacks (`batched`) or
+    one by one. `chunk_folds` trains that many folds per stack, so that tables fill in as folds finish."""
+    results: list[Result] = []
+
+    def done(rs: list[Result]) -> None:
+        for r in rs:
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+
+    done(constant_results(task, [j for j in jobs if j.spec.constant], emit))
+    trained = [j for j in jobs if not j.spec.constant]
+    stacks: dict[tuple, list[Job]] = {}
+    for j in trained:
+        stacks.setdefault(stack_key(j) if batched else (id(j),), []).append(j)
+    for group in stacks.values():
+        fold_ids = list(dict.fromkeys(j.fold.id for j in group))
+        step = chunk_folds or len(fold_ids)
+        for c in range(0, len(fold_ids), step):
+            part = [j for j in group if j.fold.id in set(fold_ids[c:c + step])]
+            if stop is not None and stop.is_set():
+                return results
+            rs = train(task, part, device=device, emit=emit, stop=stop, select=select, diagnostic=diagnostic,
+                       step_events=step_events)
+            done(rs)
+            if any(r.stopped for r in rs):
+                return results
+    return results
+
+
+def make_jobs(task: Task, folds: Sequence[Fold], dims: dict[str, int], methods: Sequence[str],
+              settings: dict[str, dict[str, Any]] | None, seed: int, tag: dict[str, Any] | None = None) -> list[Job]:
+    """Jobs for methods × folds. `settings` maps a method name (or its base name) to parameter overrides,
+    type-checked here — before any training."""
+    settings = settings or {}
+    jobs = []
+    for name in methods:
+        spec = parse(name, task.name)
+        cfg = spec.config(settings.get(spec.name, settings.get(spec.base)))
+        for f in folds:
+            jobs.append(Job(spec, cfg, f, seed * 1000 + f.id, {**(tag or {}), "method": spec.name, "fold": f.id},
+                            dims))
+    return jobs

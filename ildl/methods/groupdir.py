@@ -1,0 +1,134 @@
+"""Group-DIR: deep imbalanced regression by group classification with symmetric descending soft labels,
+and its baselines (plain MSE / L1 regression, LDS re-weighting).
+
+Pu et al. "Leveraging Group Classification with Descending Soft Labeling for Deep Imbalanced Regression".
+AAAI 2025 — spec §4. LDS: Yang et al., "Delving into Deep Imbalanced Regression". ICML 2021.
+
+Model: encoder f: x (M, B, d) → z (M, B, h); group classifier h(z) → |G| logits; |G| expert regressors
+φ_g(z) → ŷ (one Linear(h, |G|), expert g = column g). Training routes each sample to the expert of its *true*
+group; testing to the expert of the *predicted* group (argmax of h).
+  L = L_grc + λ1·L_mse + λ2·L_cls                                            (paper eq. 9; λ1 = 0.5, λ2 = 1)
+  L_cls = −Σ_j T_gj · log softmax(f + a·log π)_j                               (one formula for the criteria:)
+      CE:          T = one-hot(g), a = 0
+      LA:          T = one-hot(g), a = τ                                       (logit adjustment, Menon et al.)
+      soft labels: T = q(g) = softmax(|G| − β|j − g|), a = 0                   (paper eqs. 5–6)
+  L_grc: for anchor i and positive j ≠ i: −log( s(i,j) / Σ_{k≠i, |g_i−g_k| ≥ |g_i−g_j|} s(i,k) ),
+         s = exp(cos(z_i, z_k)/t), averaged over ordered pairs                 (ordinal group contrast, eq. 4)
+Targets are standardised on the training fold (the task undoes it for evaluation).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import Param
+from ..nets import encoder, encoder_f
+from ..stack import linear
+from .base import Method
+
+NEG = -1e9  # exp(NEG − max) underflows to exactly 0 next to any real entry
+
+PAPER = ("Pu et al. Leveraging Group Classification with Descending Soft Labeling for Deep Imbalanced "
+         "Regression. AAAI, 2025.")
+
+
+def group_contrastive(z: torch.Tensor, g: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Ordinal group-contrastive loss per model: z (M, B, h), g (M, B) group ids, t (M,), mask (M, B) → (M,)."""
+    M, B, _ = z.shape
+    zn = F.normalize(z, dim=-1)
+    logits = zn @ zn.transpose(-1, -2) / t.view(-1, 1, 1)  # (M, B, B)
+    d = (g[:, :, None] - g[:, None, :]).abs().float()  # (M, B, B) group distance
+    real = mask.bool()
+    other = ~torch.eye(B, dtype=torch.bool, device=z.device)[None] & real[:, None, :]  # k ≠ i, k real
+    # neg[m, i, j, k] = k ≠ i (real) and d[i, k] ≥ d[i, j]: the denominator of pair (i, j)
+    neg = (d[:, :, None, :] >= d[:, :, :, None]) & other[:, :, None, :]
+    # a finite fill, not −inf: a padded pair may have no k at all, and logsumexp over all −inf has a NaN gradient
+    denom = torch.logsumexp(logits[:, :, None, :].expand(M, B, B, B).masked_fill(~neg, NEG), dim=-1)
+    pair = other & real[:, :, None]  # (i, j): both real, j ≠ i
+    nll = (denom - logits).masked_fill(~pair, 0.0)
+    return nll.sum((1, 2)) / pair.sum((1, 2)).clamp_min(1)
+
+
+class GroupDIR(Method):
+    name = "group-dir"
+    task = "dir"
+    title = "Group-DIR — group classifier + experts"
+    paper = PAPER
+    outputs = "regression"
+    params = (
+        Param("criterion", "choice", "soft", "group classification target: ce (one-hot), la (one-hot, logits + "
+              "τ log π), soft (descending soft labels)", choices=("ce", "la", "soft")),
+        Param("beta", "float", 1.0, "β of the soft labels softmax(|G| − β|i − g|)", 0.0, 20.0),
+        Param("tau", "float", 1.0, "τ of the logit-adjusted group criterion", 0.0, 5.0),
+        Param("lambda1", "float", 0.5, "λ1: weight of the expert regression loss", 0.0, 10.0),
+        Param("lambda2", "float", 1.0, "λ2: weight of the group classification loss", 0.0, 10.0),
+        Param("temperature", "float", 2.5, "t of the group-contrastive similarity exp(cos/t) (the paper's 2.5; spec §4 "
+              "writes 2)", 0.01, 100.0),
+        Param("contrastive", "bool", True, "use the ordinal group-contrastive loss L_grc"),
+    )
+    step_terms = ("loss", "grc", "mse", "cls")
+
+    def build(self) -> nn.Module:
+        h, G = self.cfg["hidden"], self.dims["G"]
+        return nn.ModuleDict({"encoder": encoder(self.dims["d"], h), "classifier": nn.Linear(h, G),
+                              "experts": nn.Linear(h, G)})
+
+    def targets(self) -> torch.Tensor:
+        """(M, G, G): row g is model m's classification target for true group g (one-hot or soft labels)."""
+        G = self.dims["G"]
+        j = torch.arange(G, device=self.device, dtype=torch.float32)
+        soft = torch.softmax(G - self.col("beta").view(-1, 1, 1) * (j[None, None, :] - j[None, :, None]).abs(), -1)
+        onehot = torch.eye(G, device=self.device).expand(self.M, G, G)
+        return torch.where(self.flag("criterion", "soft").view(-1, 1, 1), soft, onehot)
+
+    def loss(self, P, b, state):
+        g, y = b.y["g"], b.y["y"]  # (M, B) true groups, standardised targets
+        z = encoder_f(P, "encoder", b.x)  # (M, B, h)
+        logits, experts = linear(P, "classifier", z), linear(P, "experts", z)  # (M, B, G) each
+        y_hat = experts.gather(-1, g[..., None]).squeeze(-1)  # training: the expert of the *true* group
+        T = self.targets()
+        target = T[torch.arange(self.M, device=self.device)[:, None], g]  # (M, B, G)
+        a = torch.where(self.flag("criterion", "la"), self.col("tau"), torch.zeros(self.M, device=self.device))
+        log_prior = torch.log(self.stat("group_prior").clamp_min(1e-12))  # (M, G)
+        adj = logits + a.view(-1, 1, 1) * log_prior[:, None, :]
+        t = {"mse": b.mean((y_hat - y) ** 2),
+             "cls": b.mean(-(target * torch.log_softmax(adj, -1)).sum(-1)),
+             "grc": group_contrastive(z, g, self.col("temperature"), b.mask)}
+        grc = torch.where(self.flag("contrastive"), t["grc"], torch.zeros_like(t["grc"]))
+        t["loss"] = grc + self.col("lambda1") * t["mse"] + self.col("lambda2") * t["cls"]
+        return t, state
+
+    @torch.no_grad()
+    def predict(self, P, x):
+        """Test-time routing: the expert of the *predicted* group → {y (M, n) standardised, g (M, n)}."""
+        z = encoder_f(P, "encoder", x)
+        g_hat = linear(P, "classifier", z).argmax(-1)
+        return {"y": linear(P, "experts", z).gather(-1, g_hat[..., None]).squeeze(-1), "g": g_hat}
+
+
+class Regression(Method):
+    name = "regression"
+    task = "dir"
+    title = "Plain regression (the same encoder, one linear head)"
+    paper = "Yang et al. Delving into Deep Imbalanced Regression. ICML, 2021 (MSE / LDS baselines)."
+    outputs = "regression"
+    params = (
+        Param("loss", "choice", "l2", "regression loss", choices=("l2", "l1")),
+        Param("lds", "bool", False, "weight each sample by LDS: 1 / smoothed √count of its target bin, mean 1"),
+    )
+    step_terms = ("loss",)
+
+    def build(self) -> nn.Module:
+        return nn.ModuleDict({"encoder": encoder(self.dims["d"], self.cfg["hidden"]),
+                              "head": nn.Linear(self.cfg["hidden"], 1)})
+
+    def loss(self, P, b, state):
+        y_hat = linear(P, "head", encoder_f(P, "encoder", b.x)).squeeze(-1)  # (M, B)
+        e = torch.where(self.flag("loss", "l1").view(-1, 1), (y_hat - b.y["y"]).abs(), (y_hat - b.y["y"]) ** 2)
+        w = torch.where(self.flag("lds").view(-1, 1), b.y["w"], torch.ones_like(e))
+        return {"loss": b.mean(e * w)}, state
+
+    @torch.no_grad()
+    def predict(self, P, x):
+        return {"y": linear(P, "head", encoder_f(P, "encoder", x)).squeeze(-1)}

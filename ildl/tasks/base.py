@@ -1,0 +1,96 @@
+"""The Task protocol: what differs between label distributions (ldl), imbalanced regression (dir) and
+long-tailed classification (lt) — data, folds, metrics, evaluation — declared once, so that jobs, the CLI,
+studies and pages ask the registry instead of branching on a task's name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..config import Param, resolve
+
+
+@dataclass
+class Fold:
+    """One fold (or seed) of a task, ready to train on.
+
+    x: 'train' / 'val' / 'test' → features (n, d) float32, scaled on the training part only.
+    y: the same splits → target fields {name: (n, …)} in the form the task's methods read.
+    stats: what a method may know about its training part (label mass, priors, …) — never the test part.
+    ctx: what the task's evaluation needs (true test targets, head labels, …) — never given to a method.
+    """
+    id: int
+    x: dict[str, np.ndarray]
+    y: dict[str, dict[str, np.ndarray]]
+    stats: dict[str, Any]
+    ctx: dict[str, Any] = field(default_factory=dict)
+
+    def n(self, split: str) -> int:
+        return len(self.x[split])
+
+
+class Task:
+    name: ClassVar[str]
+    title: ClassVar[str]
+    metrics: ClassVar[tuple[str, ...]]  # every metric a result row carries
+    table_metrics: ClassVar[tuple[str, ...]]  # the ones tables show by default
+    lower_is_better: ClassVar[dict[str, bool]]
+    default_folds: ClassVar[int]
+    fold_word: ClassVar[str] = "fold"  # "seed" for the seeds protocol
+    protocols: ClassVar[tuple[str, ...]]
+    select_rules: ClassVar[tuple[str, ...]] = ("last",)
+    datasets: ClassVar[tuple[str, ...]]  # offered in pickers; the first is the default
+    options: ClassVar[tuple[Param, ...]] = ()  # the task's own run options (widgets are built from them)
+    row_keys: ClassVar[tuple[str, ...]] = ()  # extra key columns of a result row (lt: test_prior)
+    pad: ClassVar[dict[str, float]] = {}  # padding value per target field (a valid target, so losses stay finite)
+    blurb: ClassVar[str] = ""  # one paragraph for the pages: the papers and how the task is evaluated
+    default_method: ClassVar[str] = ""
+
+    def run_extras(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Run-level settings a task derives from its options (lt: the test priors it reports)."""
+        return {}
+
+    # -- configuration ---------------------------------------------------------------
+    def resolve_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        return resolve(self.options, {k: v for k, v in given.items() if k in {p.name for p in self.options}})
+
+    def check_run(self, run: dict[str, Any]) -> None:
+        """Validate the run-level fields this task reads (raise ValueError with a clear message)."""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("method", "fold", *self.row_keys, "select", *self.metrics, "seconds")
+
+    # -- data ------------------------------------------------------------------------
+    def load(self, name: str, **kw: Any) -> Any:
+        raise NotImplementedError
+
+    def folds(self, data: Any, run: dict[str, Any], options: dict[str, Any]) -> list[Fold]:
+        raise NotImplementedError
+
+    def dims(self, data: Any, options: dict[str, Any]) -> dict[str, int]:
+        raise NotImplementedError
+
+    # -- evaluation (the fold's ctx holds the truth; methods never see it) ------------
+    def val_record(self, fold: Fold, out: Any) -> dict[str, float]:
+        return {}
+
+    def diag(self, fold: Fold, out: Any) -> dict[str, float]:
+        raise NotImplementedError
+
+    def evaluate(self, fold: Fold, out: Any, cfg: dict[str, Any], pc: bool = False) -> list[dict[str, Any]]:
+        """Result rows (metrics + row_keys) of one model's test outputs; `cfg` is the model's resolved config,
+        `pc` whether its predictions are post-compensated. Keys starting with '_' are for the caller only
+        (saved predictions), not result columns."""
+        raise NotImplementedError
+
+    def constants(self, fold: Fold) -> list[dict[str, Any]]:
+        """Rows of the constant predictors on this fold (tasks that have them)."""
+        return []
+
+    def watch(self, fold: Fold, k: int = 4) -> tuple[np.ndarray, list] | None:
+        """(feature rows, their true targets) of a few test samples whose predictions the replay animates."""
+        return None
+

@@ -1,0 +1,101 @@
+"""Task `ldl`: label-distribution learning under the ILDL protocol (or plain K-fold)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import data as D
+from .. import metrics as M
+from .. import selection as S
+from ..config import Param
+from ..protocol import Scaler, make_protocol
+from .base import Fold, Task
+
+
+def compensate(p: np.ndarray, p_s: np.ndarray, p_t: np.ndarray | None = None) -> np.ndarray:
+    """Post-compensation (+pc, spec §3): logits + log p_t − log p_s, i.e. p ∝ p · p_t / p_s. p (n, C)."""
+    C = p.shape[1]
+    p_t = np.full(C, 1.0 / C) if p_t is None else np.asarray(p_t, np.float64)
+    q = np.asarray(p, np.float64) * (p_t / np.maximum(p_s, 1e-8))
+    return q / q.sum(1, keepdims=True)
+
+
+class LDLTask(Task):
+    name = "ldl"
+    title = "Label distributions (ILDL)"
+    metrics = M.METRICS
+    table_metrics = M.SIX
+    lower_is_better = M.LOWER_IS_BETTER
+    default_folds = 10
+    protocols = ("ildl", "kfold")
+    select_rules = tuple(S.RULES)
+    datasets = ("synthetic", *D.bundled_names())
+    default_method = "ldl-kl"
+    blurb = ("Label distributions under the ILDL protocol: imbalanced training folds, untouched test folds; the "
+             "uniform, training-mean and (oracle) test-mean predictors frame every result.")
+    options = (
+        Param("protocol", "choice", "ildl", "ildl: the papers' imbalanced training sets with untouched test folds; "
+              "kfold: plain shuffled K-fold", choices=("ildl", "kfold")),
+        Param("scaling", "choice", "minmax", "feature scaling, fitted on each training part only",
+              choices=("minmax", "standard", "none")),
+    )
+
+    def load(self, name: str, **kw: Any) -> D.Dataset:
+        return D.load(name, **kw)
+
+    def check_run(self, run: dict[str, Any]) -> None:
+        th = run.get("thresholds")
+        if th is not None:
+            D.check_thresholds(th)
+        pt = run.get("pc_target")
+        if pt is not None:
+            v = np.asarray(pt, np.float64)
+            if v.ndim != 1 or len(v) < 2 or not np.isfinite(v).all() or (v < 0).any() or v.sum() <= 0:
+                raise ValueError("pc_target must be C ≥ 2 finite, non-negative numbers with a positive sum")
+
+    def dims(self, data: D.Dataset, options: dict[str, Any]) -> dict[str, int]:
+        return dict(d=data.d, C=data.n_labels)
+
+    def folds(self, data: D.Dataset, run: dict[str, Any], options: dict[str, Any]) -> list[Fold]:
+        proto = make_protocol(data, options["protocol"], folds=run["folds"], seed=run["seed"],
+                              thresholds=run.get("thresholds"))
+        out = []
+        for sp in proto.splits:
+            sc = Scaler(options["scaling"]).fit(data.X[sp.kept])
+            y_tr = np.asarray(data.Y[sp.train], np.float64)
+            out.append(Fold(
+                sp.fold,
+                x={"train": sc.transform(data.X[sp.train]), "val": sc.transform(data.X[sp.val]),
+                   "test": sc.transform(data.X[sp.test])},
+                y={"train": {"y": data.Y[sp.train]}, "val": {"y": data.Y[sp.val]}, "test": {"y": data.Y[sp.test]}},
+                stats=dict(label_mass=y_tr.sum(0), prior=y_tr.mean(0), n=float(len(y_tr))),
+                ctx=dict(head=proto.head, test_idx=sp.test, y_kept=data.Y[sp.kept], y_val=data.Y[sp.val],
+                         y_test=data.Y[sp.test], pc_target=run.get("pc_target"))))
+        return out
+
+    def val_record(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
+        return S.val_record(fold.ctx["y_val"], out, fold.stats["prior"])
+
+    def diag(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
+        m = M.evaluate(fold.ctx["y_test"], out, fold.ctx["head"])
+        return dict(test_kl=m["kl"], test_chebyshev=m["chebyshev"])
+
+    def evaluate(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any], pc: bool = False) -> list[dict[str, Any]]:
+        if pc and fold.ctx["pc_target"] is not None and len(fold.ctx["pc_target"]) != out.shape[1]:
+            raise ValueError(f"pc_target has {len(fold.ctx['pc_target'])} numbers; the data has {out.shape[1]} labels")
+        p = compensate(out, fold.stats["prior"], fold.ctx["pc_target"]) if pc else np.asarray(out, np.float64)
+        return [dict(M.evaluate(fold.ctx["y_test"], p, fold.ctx["head"]), _pred=p)]
+
+    def constants(self, fold: Fold) -> list[dict[str, Any]]:
+        y_te = fold.ctx["y_test"]
+        rows = []
+        for name in M.CONSTANT_PREDICTORS:
+            p = np.array(np.broadcast_to(M.constant_prediction(name, fold.ctx["y_kept"], y_te), y_te.shape))
+            rows.append(dict(method=name, fold=fold.id, select="-", **M.evaluate(y_te, p, fold.ctx["head"]),
+                             seconds=0.0, _pred=p))
+        return rows
+
+    def watch(self, fold: Fold, k: int = 4):
+        n = min(k, fold.n("test"))
+        return fold.x["test"][:n], np.asarray(fold.ctx["y_test"][:n], np.float64).tolist()
