@@ -1,6 +1,6 @@
 """RDA parity with its public reference code (GitHub ailearn-ml/RDA) on Movie, ILDL folds 0 and 1.
 
-    python bench/parity_rda.py            # seeds 0–8, about 70 s on 2 CPU cores
+    python bench/parity_rda.py            # seeds 0–8, about 30 s on 2 CPU cores
 
 Prints, per fold and per model-selection rule (best validation KL = the reference's rule; last epoch), our
 test Chebyshev (mean ± std over seeds; as in the reference, a seed sets the validation split, the init
@@ -25,10 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ildl import engine  # noqa: E402
 from ildl.data import load  # noqa: E402
-from ildl.methods import parse  # noqa: E402
-from ildl.protocol import make_protocol  # noqa: E402
-from ildl.trainer import fit_fold, method_config  # noqa: E402
+from ildl.tasks import get  # noqa: E402
 
 # test Chebyshev of the reference code: (fold, rule) → figure
 ISSUE = {(0, "val_kl"): 0.1770, (1, "val_kl"): 0.1752, (0, "last"): 0.1683, (1, "last"): 0.1684}
@@ -42,18 +41,19 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     ds = load("Movie")
-    spec = parse("rda")
-    cfg = method_config(spec, {})
+    task = get("ldl")
+    opts = task.resolve_options({})
     res: dict[tuple[int, str], list[float]] = {}
     t0 = time.perf_counter()
     for seed in range(a.seeds):
-        pr = make_protocol(ds, "ildl", folds=10, seed=0, val_seed=seed)
-        for f in (0, 1):
-            out = fit_fold(spec, cfg, ds, pr.splits[f], pr.head, device=torch.device("cpu"), seed=seed,
-                           select=["val_kl", "last"])
-            for r in out["rows"]:
-                res.setdefault((f, r["select"]), []).append(r["chebyshev"])
-            print(f"  seed {seed} fold {f}: " + "  ".join(f"{r['select']} {r['chebyshev']:.4f}" for r in out["rows"]),
+        # KFold(10, random_state=0) folds; the seed sets the validation split, the init and the data order
+        folds = task.folds(ds, dict(folds=10, seed=0, val_seed=seed), opts)[:2]
+        jobs = engine.make_jobs(task, folds, task.dims(ds, opts), ["rda"], {}, seed)
+        for r in engine.execute(task, jobs, device=torch.device("cpu"), select=["val_kl", "last"], step_events=False):
+            f = r.job.fold.id
+            for row in r.rows:
+                res.setdefault((f, row["select"]), []).append(row["chebyshev"])
+            print(f"  seed {seed} fold {f}: " + "  ".join(f"{row['select']} {row['chebyshev']:.4f}" for row in r.rows),
                   flush=True)
     print(f"\nRDA on Movie, ILDL protocol, seeds 0–{a.seeds - 1}, {time.perf_counter() - t0:.0f} s; test Chebyshev "
           f"(uniform predictor: {UNIFORM[0]} / {UNIFORM[1]})")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ildl import selection as S  # noqa: E402
 from ildl.data import make_synthetic  # noqa: E402
-from ildl.trainer import run_experiment  # noqa: E402
+from ildl.runner import run_experiment  # noqa: E402
 
 SETTINGS = [dict(seed=0), dict(seed=1, skew=50.0), dict(seed=2, dominance=0.7), dict(seed=3, n_labels=8, skew=20.0)]
 METHODS = ["ldl-kl", "ofr-db", "rda", "dildl", "amema"]

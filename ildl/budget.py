@@ -54,7 +54,7 @@ class Estimate:
         return out
 
 
-def estimate(jobs: Sequence[Any], device: str = "cpu") -> Estimate:
+def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Estimate:
     """The cost of a plan (`ildl.engine.Job`s): models are grouped as the engine stacks them."""
     from .engine import stack_key
 
@@ -63,7 +63,7 @@ def estimate(jobs: Sequence[Any], device: str = "cpu") -> Estimate:
         if not j.spec.constant:
             stacks.setdefault(stack_key(j), []).append(j)
     steps = model_steps = 0
-    flops = memory = 0.0
+    flops = memory = paced = 0.0
     for group in stacks.values():
         cls = group[0].spec.entry.cls
         n_params = _params(cls, group[0].cfg, group[0].dims)
@@ -75,9 +75,10 @@ def estimate(jobs: Sequence[Any], device: str = "cpu") -> Estimate:
             model_steps += j.cfg["epochs"] * per_epoch
             flops += 6.0 * n_params * n * j.cfg["epochs"]
         steps += max(j.cfg["epochs"] * math.ceil(max(1, j.fold.n("train")) / j.cfg["batch_size"]) for j in group)
+        paced += pace * max(j.cfg["epochs"] for j in group)
     rate = GPU_FLOPS if str(device).startswith("cuda") else CPU_FLOPS
     return Estimate(sum(len(g) for g in stacks.values()), steps, model_steps, flops, memory,
-                    steps * STEP_SECONDS + flops / rate)
+                    max(steps * STEP_SECONDS + flops / rate, paced))
 
 
 def _params(cls, cfg: dict[str, Any], dims: dict[str, int]) -> int:

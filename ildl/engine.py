@@ -122,10 +122,17 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
+def _pace(started: float, pace: float, stop: threading.Event | None) -> None:
+    """Classroom pace: let an epoch last at least `pace` seconds (sleeping, so results do not change)."""
+    while pace > 0 and time.perf_counter() - started < pace and not (stop is not None and stop.is_set()):
+        time.sleep(max(0.0, min(0.05, pace - (time.perf_counter() - started))))
+
+
 def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit = _noop,
           stop: threading.Event | None = None, select: Sequence[str] = (S.DEFAULT,), diagnostic: bool = False,
-          step_events: bool = True) -> list[Result]:
-    """Train one stack (jobs sharing a `stack_key`); one Result per job, in order."""
+          step_events: bool = True, pace: float = 0.0) -> list[Result]:
+    """Train one stack (jobs sharing a `stack_key`); one Result per job, in order. `pace` (seconds per epoch,
+    at least) slows training down to a watchable speed without touching the maths."""
     t0 = time.perf_counter()
     M = len(jobs)
     stack = Trainer(jobs[0].spec.entry.cls, [j.cfg for j in jobs], [j.fold.stats for j in jobs], jobs[0].dims,
@@ -157,6 +164,7 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     n_steps = max(math.ceil(n / bs) for n in rows_tr.n) if max(rows_tr.n) else 0
     stopped = False
     for epoch in range(1, n_epochs + 1):
+        epoch_started = time.perf_counter()
         order = torch.full((M, max(n_steps, 1) * bs), -1, dtype=torch.long)
         for i, g in enumerate(order_gens):  # each model's own permutation of its own fold
             order[i, :rows_tr.n[i]] = torch.randperm(rows_tr.n[i], generator=g)
@@ -185,6 +193,7 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
             break
         _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit,
                       diagnostic, rows_tr.n, bs)
+        _pace(epoch_started, pace, stop)
 
     seconds = (time.perf_counter() - t0) / M  # the stack's wall time, shared out
     if stopped:  # a stopped model reports nothing: a half-trained fold is not a result
@@ -284,7 +293,7 @@ def constant_results(task: Task, jobs: Sequence[Job], emit: Emit = _noop) -> lis
 
 def execute(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit = _noop,
             stop: threading.Event | None = None, select: Sequence[str] = (S.DEFAULT,), diagnostic: bool = False,
-            batched: bool = True, chunk_folds: int | None = None, step_events: bool = True,
+            batched: bool = True, chunk_folds: int | None = None, step_events: bool = True, pace: float = 0.0,
             on_result: Callable[[Result], None] | None = None) -> list[Result]:
     """Train every job: constants first (instant), then the trained jobs grouped into stacks (`batched`) or
     one by one. `chunk_folds` trains that many folds per stack, so that tables fill in as folds finish."""
@@ -309,7 +318,7 @@ def execute(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit
             if stop is not None and stop.is_set():
                 return results
             rs = train(task, part, device=device, emit=emit, stop=stop, select=select, diagnostic=diagnostic,
-                       step_events=step_events)
+                       step_events=step_events, pace=pace)
             done(rs)
             if any(r.stopped for r in rs):
                 return results

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import os
+import weakref
 
 from . import budget
 from . import data as D
@@ -68,6 +69,20 @@ def save_result(writer: RunWriter, res: Result) -> None:
     writer.predictions(tag.get("config") or tag["method"], tag["fold"], idx, res.pred, **extra)
 
 
+_ALL_JOBS: "weakref.WeakSet[Job]" = weakref.WeakSet()  # every job of this process, for a clean exit
+
+
+def stop_all(timeout: float = 10.0) -> int:
+    """Stop every running job of this process and wait for their threads (an interpreter that exits while a
+    worker is inside torch can abort); returns how many were still running."""
+    live = [j for j in list(_ALL_JOBS) if j.thread.is_alive()]
+    for j in live:
+        j.request_stop()
+    for j in live:
+        j.join(timeout)
+    return len(live)
+
+
 class BudgetError(ValueError):
     """A run refused before it starts: it would cost more than this server allows (the message says what)."""
 
@@ -85,7 +100,7 @@ def plan_and_check(config: dict[str, Any], dataset: Any = None) -> tuple[dict, A
     task, jobs = runner.plan(cfg, data)
     if not jobs:
         raise ValueError("nothing to run: no (method, fold) chosen")
-    est = budget.estimate(jobs, cfg["device"])
+    est = budget.estimate(jobs, cfg["device"], cfg["pace"])
     problems = est.problems()
     if problems:
         raise BudgetError("This run is too large for this server: " + "; ".join(problems)
@@ -117,6 +132,7 @@ class Job:
         if dataset is not None:  # an upload: keep its arrays with the run so the run can be reproduced
             np.savez_compressed(self._writer.path / "dataset.npz", features=dataset.X, labels=dataset.Y)
         self.thread = threading.Thread(target=self._run, name=f"ildl-job-{self.id}", daemon=True)
+        _ALL_JOBS.add(self)
 
     # -- control ---------------------------------------------------------------------
     def start(self) -> "Job":
@@ -278,7 +294,8 @@ class JobRegistry:
         if job is not None:
             steps, other = job.log.snapshot()
             return dict(id=job.id, live=True, status=job.status, error=job.error, config=job.config, steps=steps,
-                        events=other, rows=list(job.rows), progress=job.progress, eta=job.eta_seconds)
+                        events=other, rows=list(job.rows), progress=job.progress, eta=job.eta_seconds,
+                        started=job.started)
         try:
             cfg = self.store.config(run_id)
         except (OSError, ValueError) as e:
@@ -295,7 +312,8 @@ class JobRegistry:
                     config=cfg,
                     steps=[e for e in evs if e.get("type") == "step"],
                     events=[e for e in evs if e.get("type") != "step"], rows=self.store.rows(run_id),
-                    progress=1.0 if status == "done" else (min(1.0, done / total) if total else 0.0), eta=None)
+                    progress=1.0 if status == "done" else (min(1.0, done / total) if total else 0.0), eta=None,
+                    started=st.get("started") if isinstance(st.get("started"), (int, float)) else None)
 
     def _exists(self, run_id: str) -> bool:
         try:

@@ -18,7 +18,8 @@ from .tasks import Task, get
 RUN_DEFAULTS: dict[str, Any] = dict(
     task="ldl", dataset=None, dataset_kw={}, methods=None, settings={}, folds=None, fold_ids=None, seed=0,
     device="auto", select=None, diagnostic=False, thresholds=None, test_priors=["uniform"], pc_target=None,
-    study=None, chunk_folds=None, batched=True, step_events=True)
+    study=None, chunk_folds=None, batched=True, step_events=True, pace=0.0, val_seed=None)
+MAX_PACE = 10.0  # seconds per epoch: a classroom slows a run down, it does not park a server slot for days
 MAX_SEED = 2**31 - 1
 
 
@@ -59,6 +60,8 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"no {task.fold_word}s chosen")
         out["fold_ids"] = sorted(set(ids))
     out["seed"] = _int("seed", out["seed"], 0, MAX_SEED)
+    if out["val_seed"] is not None:  # the validation split drawn with another seed on the same folds (the RDA code)
+        out["val_seed"] = _int("val_seed", out["val_seed"], 0, MAX_SEED)
     out["chunk_folds"] = None if out["chunk_folds"] is None else _int("chunk_folds", out["chunk_folds"], 1, 100)
     resolve_device(out["device"])  # 'cuda' without a GPU fails here, not in the worker
     rules = S.parse(out["select"]) if out["select"] is not None else [S.DEFAULT]
@@ -69,6 +72,12 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
         rules = [r for r in rules if r] or [task.select_rules[0]]
     out["select"] = (rules if task.name == "ldl" else [task.select_rules[0]])[:1 if study is not None else None]
     out["diagnostic"] = bool(out["diagnostic"])
+    try:
+        out["pace"] = float(out["pace"] or 0.0)
+    except (TypeError, ValueError):
+        raise ValueError(f"pace must be a number of seconds per epoch, got {out['pace']!r}") from None
+    if not (0.0 <= out["pace"] <= MAX_PACE):
+        raise ValueError(f"pace must lie in [0, {MAX_PACE:g}] seconds per epoch, got {out['pace']}")
     task.check_run(out)
     if out["thresholds"] is not None:
         out["thresholds"] = list(D.check_thresholds(out["thresholds"]))
@@ -113,7 +122,8 @@ def execute(cfg: dict[str, Any], task: Task, jobs: list[engine.Job], *, emit: en
             on_result: Callable[[engine.Result], None] | None = None) -> list[engine.Result]:
     return engine.execute(task, jobs, device=resolve_device(cfg["device"]), emit=emit, stop=stop,
                           select=cfg["select"], diagnostic=cfg["diagnostic"], batched=cfg["batched"],
-                          chunk_folds=cfg["chunk_folds"], step_events=cfg["step_events"], on_result=on_result)
+                          chunk_folds=cfg["chunk_folds"], step_events=cfg["step_events"], pace=cfg["pace"],
+                          on_result=on_result)
 
 
 def run(cfg: dict[str, Any], dataset: Any = None, *, emit: engine.Emit = engine._noop,

@@ -121,25 +121,59 @@ def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.J
 
 def criterion_comparison(ds, group_counts: Sequence[int] = (5, 10, 25), *, epochs: int = 30, seed: int = 0,
                          emit=None, stop=None) -> dict[str, Any]:
-    """Fold 0 of the group-dir study at `epochs`: group accuracy per criterion × |G|, and |predicted − true
-    group| per test sample (the paper's Fig. 5 histograms). → {"acc": {crit: {G: acc}}, "dist": {crit: {G: array}}}."""
+    """Fold 0 of the group-dir study at `epochs`, run here and now (the app runs the same config as a job):
+    see `group_comparison`."""
     from . import runner
 
-    st = get("group-dir")
     results: list[engine.Result] = []
-    runner.run(dict(study=st.name, dataset=ds.name, fold_ids=[0], seed=seed, settings={"*": {"epochs": epochs}}),
-               dataset=ds, on_result=results.append, emit=emit or engine._noop, stop=stop)
+    rows = runner.run(comparison_config(ds.name, epochs=epochs, seed=seed), dataset=ds, on_result=results.append,
+                      emit=emit or engine._noop, stop=stop)
+    groups = {(r.job.tag["config"], r.job.fold.id): r.extra["groups"] for r in results if "groups" in r.extra}
+    return group_comparison(rows, groups, group_counts)
+
+
+def comparison_config(dataset: str, dataset_kw: dict | None = None, *, epochs: int = 30, seed: int = 0) -> dict:
+    """The run behind the Soft-labels page's comparison: the group-dir study on fold 0, `epochs` each."""
+    return dict(study="group-dir", dataset=dataset, dataset_kw=dataset_kw or {}, fold_ids=[0], seed=seed,
+                settings={"*": {"epochs": epochs}})
+
+
+def group_comparison(rows: Sequence[dict[str, Any]], groups: dict[tuple[str, int], tuple], 
+                     group_counts: Sequence[int] = (5, 10, 25)) -> dict[str, Any]:
+    """From a group-dir study's rows and its (predicted, true) groups: {"acc": {criterion: {G: group accuracy}},
+    "dist": {criterion: {G: |predicted − true group| per test sample}}} (the paper's Fig. 5)."""
     acc: dict[str, dict[int, float]] = {}
     dist: dict[str, dict[int, np.ndarray]] = {}
-    for r in results:
-        G = int(r.job.dims["G"])
-        if G not in group_counts:
-            continue
-        crit = r.job.spec.name
-        acc.setdefault(crit, {})[G] = r.rows[0]["group_acc"]
-        g_pred, g_true = r.extra["groups"]
-        dist.setdefault(crit, {})[G] = np.abs(np.asarray(g_pred) - np.asarray(g_true))
+    for r in rows:
+        crit, _, g = str(r.get("config", "")).partition("@G")
+        if g.isdigit() and int(g) in group_counts:
+            acc.setdefault(crit, {})[int(g)] = float(r["group_acc"])
+    for (config, _fold), (g_pred, g_true) in groups.items():
+        crit, _, g = config.partition("@G")
+        if g.isdigit() and int(g) in group_counts:
+            dist.setdefault(crit, {})[int(g)] = np.abs(np.asarray(g_pred) - np.asarray(g_true))
     return {"acc": acc, "dist": dist}
+
+
+def mistakes_sentence(dist: dict[str, dict[int, np.ndarray]], G: int) -> str:
+    """What the |predicted − true group| histograms say, from their numbers: the share of the mistakes that land
+    one group away, per criterion, and whether soft labels keep mistakes closer than CE."""
+    near = {}
+    for crit, by_g in dist.items():
+        d = by_g.get(G)
+        if d is None or not (d > 0).any():
+            continue
+        near[crit] = float((d == 1).sum() / (d > 0).sum())
+    if not near:
+        return f"No mistakes to compare at |G| = {G}."
+    parts = ", ".join(f"{c.replace('group-', '')} {v:.0%}" for c, v in near.items())
+    text = f"Of the mistakes at |G| = {G}, the share one group away: {parts}."
+    if "group-soft" in near and "group-ce" in near:
+        diff = near["group-soft"] - near["group-ce"]
+        text += (" Soft labels keep their mistakes closer than CE here." if diff > 0.02 else
+                 " Soft labels do not keep their mistakes closer than CE here." if diff < -0.02 else
+                 " Soft labels and CE place their mistakes about equally far here.")
+    return text
 
 
 def label_shift_models(dataset: str, imbalance: float, seed: int, *, emit=None, stop=None):

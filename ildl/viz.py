@@ -75,9 +75,12 @@ def dominant_hist(Y: np.ndarray, labels: Sequence[str], title: str = "") -> go.F
     return fig
 
 
-def distribution_bars(rows: dict[str, np.ndarray], labels: Sequence[str], title: str = "") -> go.Figure:
-    """Grouped bars of several distributions over the same labels (truth, predictions, decoupled parts)."""
-    fig = go.Figure([go.Bar(name=n, x=np.asarray(labels), y=np.asarray(v), marker_color=color(i))
+def distribution_bars(rows: dict[str, np.ndarray], labels: Sequence[str], title: str = "",
+                      colors: dict[str, str] | None = None) -> go.Figure:
+    """Grouped bars of several distributions over the same labels (truth, predictions, decoupled parts);
+    `colors` fixes a colour per series name (a run's colour on the Compare page)."""
+    fig = go.Figure([go.Bar(name=n, x=np.asarray(labels), y=np.asarray(v),
+                            marker_color=(colors or {}).get(n, color(i)))
                      for i, (n, v) in enumerate(rows.items())])
     fig.update_layout(barmode="group", title=title, yaxis=dict(range=[0, 1]), height=300, margin=dict(t=40, b=30))
     return fig
@@ -93,30 +96,57 @@ def epochs_frame(events: Iterable[dict[str, Any]], kind: str = "epoch") -> pd.Da
     return pd.DataFrame([e for e in events if e.get("type") == kind])
 
 
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+X_AXES = {"step": "step", "epoch": "epoch", "time": "time (s)", "wall": "wall clock"}
+
+
+def with_x(df: pd.DataFrame, x: str, started: float | None = None) -> pd.DataFrame:
+    """The frame with a column for the chosen x axis (TensorBoard's step / relative / wall):
+    'step'; 'epoch' (fractional within an epoch for step events); 'time' (seconds since the run started,
+    the events' `t`); 'wall' (clock time, when the start time is known)."""
+    if df.empty:
+        return df
+    df = df.copy()
+    if x == "epoch" and "step" in df and "epoch" in df and df.groupby(["fold", "epoch"]).size().max() > 1:
+        k = df.groupby(["method", "fold", "epoch"]).cumcount() + 1
+        n = df.groupby(["method", "fold", "epoch"])["step"].transform("size")
+        df["_x"] = df["epoch"] - 1 + k / n
+    elif x in ("time", "wall") and "t" in df:
+        df["_x"] = df["t"] if x == "time" or started is None else pd.to_datetime(started + df["t"], unit="s")
+    else:
+        df["_x"] = df[x if x in df else "step" if "step" in df else "epoch"]
+    return df
+
+
 def _traces(df: pd.DataFrame, ys: Sequence[str], x: str, smoothing: float, xa: str = "x", ya: str = "y",
-            legend: bool = True) -> list[dict[str, Any]]:
-    """Line traces as plain dicts: one per (method, fold, y), a faint raw line under the smoothed one."""
+            legend: str | None = "legend", colors: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Line traces as plain dicts: one per (y, method, fold) — the colour follows y (or `colors`), the dash the
+    fold — with a faint raw line under the smoothed one (TensorBoard style)."""
     traces: list[dict[str, Any]] = []
     if df.empty:
         return traces
+    xcol = "_x" if "_x" in df else x
     groups = df.groupby(["method", "fold"], sort=False) if {"method", "fold"} <= set(df.columns) else [(("", ""), df)]
-    i = 0
-    for (method, fold), g in groups:
+    groups = list(groups)
+    several = len(groups) > 1
+    for gi, ((method, fold), g) in enumerate(groups):
         sl = _stride(len(g))
-        xs = g[x].to_numpy()[sl]
-        for y in ys:
+        xs = g[xcol].to_numpy()[sl]
+        for yi, y in enumerate(ys):
             if y not in g or g[y].isna().all():
                 continue
-            name = f"{y} · {method} f{fold}" if method != "" else y
+            name = y + (f" · {method} f{fold}" if several and method != "" else "")
             raw = g[y].to_numpy(np.float64)
-            c = color(i)
+            c = (colors or {}).get(y, color(yi))
+            dash = DASHES[gi % len(DASHES)]
+            common = dict(type="scatter", mode="lines", xaxis=xa, yaxis=ya, legendgroup=f"{ya}{y}")
+            if legend:
+                common["legend"] = legend
             if smoothing > 0:
-                traces.append(dict(type="scatter", x=xs, y=raw[sl], mode="lines", line=dict(color=c, width=1),
-                                   opacity=0.25, name=name + " (raw)", showlegend=False, hoverinfo="skip",
-                                   xaxis=xa, yaxis=ya))
-            traces.append(dict(type="scatter", x=xs, y=smooth(raw, smoothing)[sl], mode="lines",
-                               line=dict(color=c, width=2), name=name, xaxis=xa, yaxis=ya, showlegend=legend))
-            i += 1
+                traces.append(dict(common, x=xs, y=raw[sl], line=dict(color=c, width=1, dash=dash), opacity=0.25,
+                                   name=name + " (raw)", showlegend=False, hoverinfo="skip"))
+            traces.append(dict(common, x=xs, y=smooth(raw, smoothing)[sl], line=dict(color=c, width=2, dash=dash),
+                               name=name, showlegend=legend is not None))
     return traces
 
 
@@ -127,21 +157,26 @@ def line_chart(df: pd.DataFrame, ys: Sequence[str], *, x: str = "step", smoothin
                  cols=1, row_height=height)
 
 
-def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300, title: str = "") -> go.Figure:
+def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300, title: str = "",
+          revision: str | None = None) -> go.Figure:
     """Several line charts as subplots of *one* figure, built from plain dicts without Plotly's validation.
 
-    The live page redraws these every second: one figure instead of five means one browser remount,
-    and skipping validation saves ~5× the Python time — both taken from the training thread otherwise.
-    Each chart: dict(df, ys, x="step", smoothing=0, title, log_y=False, yaxis="").
+    The live page redraws these every second: one figure instead of five means one browser remount, and
+    skipping validation saves ~5× the Python time. `revision` (Plotly's uirevision, e.g. the run id) keeps the
+    reader's zoom, pans and hidden legend entries across redraws of the same run. Each chart has its own legend
+    in its own corner. Each chart: dict(df, ys, x="step", smoothing=0, title, log_y=False, yaxis="", colors,
+    note=an extra line under the title, hline=(y, label)).
     """
     n = len(charts)
     rows = (n + cols - 1) // cols
-    gap_x, gap_y = 0.08, 0.12 / max(rows, 1) * 2
+    gap_x, gap_y = 0.09, 0.34 / max(rows, 1)
     w = (1 - gap_x * (cols - 1)) / cols
     h = (1 - gap_y * (rows - 1)) / rows
     data: list[dict[str, Any]] = []
     layout: dict[str, Any] = dict(height=row_height * rows, margin=dict(t=40 if title else 30, b=30, l=50, r=10),
-                                  legend=dict(font=dict(size=10)), annotations=[], showlegend=True)
+                                  annotations=[], shapes=[], showlegend=True)
+    if revision is not None:
+        layout["uirevision"] = revision
     if title:
         layout["title"] = dict(text=title)
     for i, c in enumerate(charts):
@@ -149,14 +184,29 @@ def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300
         sfx = "" if i == 0 else str(i + 1)
         x0 = col * (w + gap_x)
         y1 = 1 - r * (h + gap_y)
-        tr = _traces(c["df"], c["ys"], c.get("x", "step"), c.get("smoothing", 0.0), "x" + sfx, "y" + sfx)
+        leg = "legend" + sfx
+        tr = _traces(c["df"], c["ys"], c.get("x", "step"), c.get("smoothing", 0.0), "x" + sfx, "y" + sfx, leg,
+                     c.get("colors"))
         data += tr
-        layout["xaxis" + sfx] = dict(domain=[x0, x0 + w], anchor="y" + sfx, title=dict(text=c.get("x", "step")))
-        layout["yaxis" + sfx] = dict(domain=[y1 - h, y1], anchor="x" + sfx, title=dict(text=c.get("yaxis", "")),
+        layout[leg] = dict(x=min(1.0, x0 + w), y=min(1.0, y1), xanchor="right", yanchor="top", xref="paper", yref="paper",
+                           bgcolor="rgba(255,255,255,0.6)", font=dict(size=10))
+        layout["xaxis" + sfx] = dict(domain=[max(0.0, x0), min(1.0, x0 + w)], anchor="y" + sfx,
+                                     title=dict(text=c.get("xtitle", c.get("x", "step")), standoff=2,
+                                                font=dict(size=11)))
+        layout["yaxis" + sfx] = dict(domain=[max(0.0, y1 - h), min(1.0, y1)], anchor="x" + sfx,
+                                     title=dict(text=c.get("yaxis", "")),
                                      type="log" if c.get("log_y") else "-")
         text = c.get("title", "") + ("" if tr else " — waiting for data")
-        layout["annotations"].append(dict(text=f"<b>{text}</b>", x=x0, y=y1 + 0.02, xref="paper", yref="paper",
-                                          xanchor="left", yanchor="bottom", showarrow=False))
+        note = f"<br><span style='font-size:10px'>{c['note']}</span>" if c.get("note") else ""
+        layout["annotations"].append(dict(text=f"<b>{text}</b>{note}", x=x0, y=y1 + 0.01, xref="paper",
+                                          yref="paper", xanchor="left", yanchor="bottom", showarrow=False))
+        if c.get("hline") is not None:
+            yv, label = c["hline"]
+            layout["shapes"].append(dict(type="line", xref=f"x{sfx} domain", x0=0, x1=1, yref="y" + sfx, y0=yv,
+                                         y1=yv, line=dict(color="#555", dash="dot", width=1)))
+            layout["annotations"].append(dict(text=label, xref=f"x{sfx} domain", x=0.01, yref="y" + sfx, y=yv,
+                                              xanchor="left", yanchor="bottom", showarrow=False,
+                                              font=dict(size=9, color="#555")))
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
@@ -175,7 +225,8 @@ def results_table(rows: list[dict[str, Any]], metrics: Sequence[str] = SIX, by: 
         for k in metrics:
             if k not in g:
                 continue
-            r[k] = f"{g[k].mean():.4f} ± {g[k].std(ddof=0):.4f}"
+            # one fold has no spread to show: the value alone, not '± 0.0000'
+            r[k] = f"{g[k].mean():.4f}" + (f" ± {g[k].std(ddof=0):.4f}" if len(g) > 1 else "")
         out.append(r)
     return pd.DataFrame(out)
 

@@ -1,53 +1,68 @@
-"""Train: a method in a background thread; losses, AMEMA's branch weights and momenta, validation
-metrics and the results fill in live; an animated replay afterwards."""
+"""Train: set up a run and start it in a background thread; the run on view fills in live — losses, AMEMA's
+branch weights and momenta, validation (and, as a diagnostic, test) curves, results — and replays afterwards."""
 
 import streamlit as st
 
-from ildl import tasks
 from ildl import selection as SEL
-from ildl import viz
+from ildl import tasks, viz
+from ildl.compare import describe, trained_method
+from ildl.jobs import plan_and_check
 from ildl.methods import REGISTRY
 from ildl.runs import dumps
 from ildl.verdict import verdicts
 from pages._ui import common as ui
+from pages._ui import replay
 
 PAGE = "train"
-POLL_SECONDS = 1.0  # the acceptance asks for ≤ 1 s; faster polling costs the training thread
+POLL_SECONDS = 1.0  # live charts redraw once a second; faster polling costs the training thread
+PACES = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)  # seconds per epoch, at least
 st.set_page_config(page_title="Train · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar(PAGE)
 s = ui.state()
-reg = ui.registry()
 ss = st.session_state
 ss.setdefault("settings", {})
 ss.setdefault("train_nonce", 0)
-st.title("Train")
+ui.adopt_run(PAGE)  # a run opened by link or from the list sets the controls below to its configuration
+reg = ui.registry()
 
 TASK_NAMES = list(tasks.TASKS)
-task = st.radio("Task", TASK_NAMES, index=TASK_NAMES.index(s["task"]), format_func=lambda t: tasks.get(t).title,
-                horizontal=True, key=f"{PAGE}_task")
+task = s["task"]
+ui.sidebar(PAGE, show=("dataset", "protocol", "method") if task == "ldl" else ())
+st.title("Train")
+task = st.radio("Task", TASK_NAMES, index=TASK_NAMES.index(s["task"]) if f"{PAGE}_task" not in ss else None,
+                format_func=lambda t: tasks.get(t).title, horizontal=True, key=f"{PAGE}_task")
 if task != s["task"]:
     s["task"] = task
     ui.sync_url()
+    st.rerun()  # the sidebar shows the choices this task uses
 T = tasks.get(task)
+
+
+def widget_default(key: str, value):
+    """A widget's value argument only when the session has none (no double source of truth)."""
+    return None if key in ss else value
+
+
+# ---------------------------------------------------------------- the next run: task, data, method
 task_cfg: dict = {}
 if task == "ldl":  # label distributions take dataset, protocol and method from the sidebar
     method = s["method"]
     entry = REGISTRY[method]
-    st.markdown(f"**{entry.title}**  \n{entry.paper}  \nDataset and protocol: the sidebar (the method too).")
+    st.markdown(f"**{entry.title}**  \n{entry.paper}  \nDataset, protocol and method: the sidebar.")
 else:
     names = tasks.methods(task)
     c = st.columns(2 + len(T.options))
-    method = c[0].selectbox("method", names, index=names.index(T.default_method), key=f"{PAGE}_{task}_method",
+    key = f"{PAGE}_{task}_method"
+    method = c[0].selectbox("method", names, index=widget_default(key, names.index(T.default_method)), key=key,
                             format_func=lambda m: REGISTRY[m].title.split(" — ")[0])
-    ds_name = c[1].selectbox("data", list(T.datasets), key=f"{PAGE}_{task}_data")
-    opts = {p.name: ui.param_widget(p, p.default, key=f"{PAGE}_{task}_{p.name}", container=c[2 + i])
-            for i, p in enumerate(T.options)}
+    key = f"{PAGE}_{task}_data"
+    ds_name = c[1].selectbox("data", list(T.datasets), index=widget_default(key, 0), key=key)
+    opts = {p.name: ui.param_widget(p, ss.get(f"{PAGE}_{task}_{p.name}", p.default), key=f"{PAGE}_{task}_{p.name}",
+                                    container=c[2 + i]) for i, p in enumerate(T.options)}
     entry = REGISTRY[method]
     task_cfg = dict(task=task, dataset=ds_name, **opts, **T.run_extras(opts))
     st.markdown(f"**{entry.title}**  \n{T.blurb}")
 schema = entry.schema()
 
-# ---------------------------------------------------------------- configuration (declared params → widgets)
 values = ss["settings"].setdefault(f"{task}:{method}", {})
 ui.params_from_url(schema, values)  # a link with ?p_epochs=20&p_weig=false reproduces a configuration
 with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=False):
@@ -57,34 +72,77 @@ with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
 ui.params_to_url(schema, values)
 c = st.columns([2, 1, 1, 1])
-n_folds = T.default_folds
-folds = c[0].multiselect(f"{T.fold_word.capitalize()}s to run (of {n_folds})", list(range(n_folds)), default=[0],
-                         key=f"{PAGE}_folds_{task}")
+key = f"{PAGE}_folds_{task}"
+folds = c[0].multiselect(f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", list(range(T.default_folds)),
+                         default=widget_default(key, [0]), key=key)
 pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc", disabled=task != "ldl",
                  help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
-seed = c[2].number_input("seed", 0, 10**6, 0, key=f"{PAGE}_seed")
+seed = c[2].number_input("seed", 0, 10**6, widget_default(f"{PAGE}_seed", 0), key=f"{PAGE}_seed")
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
 device = c[3].selectbox("device", devices, key=f"{PAGE}_device")
+c = st.columns([2, 2, 2, 2])
 if len(T.select_rules) > 1:  # tasks with validation data choose a rule
-    c = st.columns([2, 2, 4])
     rules = list(SEL.RULES)
-    select = c[0].selectbox("model selection", rules, index=rules.index(SEL.DEFAULT), key=f"{PAGE}_select",
-                            format_func=lambda r: f"{r} — {SEL.RULES[r]}",
+    select = c[0].selectbox("model selection", rules, index=widget_default(f"{PAGE}_select", rules.index(SEL.DEFAULT)),
+                            key=f"{PAGE}_select", format_func=lambda r: f"{r} — {SEL.RULES[r]}",
                             help="which epoch's weights are reported; the validation samples come from the "
                                  "imbalanced training part, so plain validation KL favours the training prior")
 else:
-    c = st.columns([2, 2, 4])
     select = "last"
     c[0].caption("Model selection: the last epoch (this task has no validation data).")
 diagnostic = c[1].toggle("record the test curve (diagnostic)", key=f"{PAGE}_diag",
                          help="test metrics every epoch, drawn against validation; never used for selection")
+pace = c[2].select_slider("pace (for a class)", PACES, value=widget_default(f"{PAGE}_pace", 0.0), key=f"{PAGE}_pace",
+                          format_func=lambda v: "full speed" if v == 0 else f"≥ {v:g} s / epoch",
+                          help="sleeps between epochs so a class can watch the curves move; the results are "
+                               "exactly those of a full-speed run")
+x_axis = c[3].selectbox("x axis", list(viz.X_AXES), format_func=viz.X_AXES.get, key=f"{PAGE}_x",
+                        help="as in TensorBoard: optimiser step, epoch, seconds since the start, or clock time")
+
+
+def planned_config():
+    """The config Start would submit (None when no data is chosen yet)."""
+    common = dict(select=[select], diagnostic=bool(diagnostic), fold_ids=sorted(folds), seed=int(seed),
+                  device=device, pace=float(pace))
+    if task == "ldl":
+        ds = ui.current_dataset()
+        if ds is None:
+            return None, None
+        name = method + ("+pc" if pc else "")
+        return dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
+                    **common), (ds if s["dataset"] == ui.UPLOAD else None)
+    return dict(task_cfg, methods=[method], settings={method: values}, **common), None
+
+
+def estimate(cfg: dict, dataset) -> tuple[str | None, str | None]:
+    """(estimate text, refusal) for a config, cached per configuration (planning loads the data)."""
+    key = dumps(cfg) + (f"|{s['dataset']}:{ui.dataset_key()}" if dataset is not None else "")
+    cache = ss.setdefault("_estimates", {})
+    if key not in cache:
+        try:
+            cache[key] = (plan_and_check(cfg, dataset)[4].text(), None)
+        except ValueError as e:  # BudgetError, or a configuration the engine refuses
+            cache[key] = (None, str(e))
+        if len(cache) > 20:
+            cache.pop(next(iter(cache)))
+    return cache[key]
+
 
 view = ui.run_view(s["run"]) if s.get("run") else None
 running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
 mine = bool(view) and reg.may_control(view["id"], ui.owner())
 off = ui.store_problem()
+planned, upload = None, None
+with ui.friendly_errors("Setting up the run"):
+    planned, upload = planned_config()
+est, refusal = estimate(planned, upload) if planned and folds else (None, None)
+if refusal:
+    st.error(refusal)
+elif est:
+    st.caption(f"Estimate for this run: {est}.")
 b = st.columns([1, 1, 1, 5])
-start = b[0].button("▶ Start", type="primary", disabled=running or not folds or off, key=f"{PAGE}_start")
+start = b[0].button("▶ Start", type="primary", disabled=running or not folds or off or bool(refusal) or not planned,
+                    key=f"{PAGE}_start")
 stop = b[1].button("⏹ Stop", disabled=not running or not mine, key=f"{PAGE}_stop",
                    help=None if mine or not running else "only the browser that started this run may stop it")
 reset = b[2].button("↺ Reset", key=f"{PAGE}_reset", help="forget the current run and restore default parameters")
@@ -101,78 +159,96 @@ if reset:
     s["run"] = None
     ui.sync_url()
     st.rerun()
-if start:
+if start and planned:
     with ui.friendly_errors("Starting the run"):
-        if task == "ldl":
-            ds = ui.current_dataset()
-            if ds is not None:
-                name = method + ("+pc" if pc else "")
-                cfg = dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
-                           select=[select], diagnostic=bool(diagnostic),
-                           fold_ids=sorted(folds), seed=int(seed), device=device)
-                job = reg.submit(cfg, dataset=ds if s["dataset"] == ui.UPLOAD else None, owner=ui.owner())
-        else:
-            job = reg.submit(dict(task_cfg, methods=[method], settings={method: values}, seed=int(seed), device=device,
-                                  fold_ids=sorted(folds), diagnostic=bool(diagnostic)), owner=ui.owner())
-        s["run"] = job.id
+        job = reg.submit(planned, dataset=upload, owner=ui.owner())
+        s["run"] = ss["_adopted_run"] = job.id  # the controls already describe it
         ui.sync_url()
         st.rerun()
 
 smoothing = st.slider("Smoothing (the raw line stays faint underneath)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
 
 
-# ---------------------------------------------------------------- live view (polls only while the job runs)
-def _charts(v: dict) -> None:
-    """All live curves as one multi-panel figure (one browser remount per poll, not five)."""
-    trained = v["config"]["methods"][-1]
-    task_ = v["config"].get("task", "ldl")
-    if trained not in REGISTRY and trained.split("+")[0] not in REGISTRY:  # constant predictors only: no curves
+# ---------------------------------------------------------------- the run on view
+def banner(v: dict) -> bool:
+    """Say which run the charts below show; False (and a pointer) for a study, which opens on Ablation."""
+    cfg = v["config"]
+    if cfg.get("study"):
+        s["study_run"] = v["id"]
+        st.info(f"Run `{v['id']}` is an ablation study ({cfg['study']}); its table is on the Ablation page.")
+        st.page_link("pages/5_Ablation.py", label="Open it on the Ablation page →", icon=":material/science:")
+        return False
+    st.info(f"Viewing run {describe(cfg, v['id'])} — **{v['status']}**")
+    if planned and (trained_method(planned) != trained_method(cfg) or planned.get("dataset") != cfg.get("dataset")
+                    or planned.get("task", "ldl") != cfg.get("task", "ldl")):
+        st.caption(f"The controls above now set up another run ({trained_method(planned)} on {planned['dataset']}); "
+                   "press Start to train it. The charts below stay this run's.")
+    return True
+
+
+def charts(v: dict) -> None:
+    """All live curves as one multi-panel figure (one browser remount per poll, not five); `uirevision` = the run
+    id keeps the reader's zoom and legend clicks while data arrive."""
+    cfg = v["config"]
+    trained = trained_method(cfg)
+    base = trained.split("+")[0]
+    if base not in REGISTRY:  # constant predictors only: no curves
         return
-    steps = viz.steps_frame(e for e in v["steps"] if e["method"] == trained)
-    epochs = viz.epochs_frame(e for e in v["events"] if e["method"] == trained)
+    task_ = cfg.get("task", "ldl")
+    started = v.get("started")
+    steps = viz.with_x(viz.steps_frame(e for e in v["steps"] if e["method"] == trained), x_axis, started)
+    epochs = viz.with_x(viz.epochs_frame(e for e in v["events"] if e["method"] == trained), x_axis, started)
+    diag = viz.with_x(viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag"), x_axis, started)
+    common = dict(x=x_axis, xtitle=viz.X_AXES[x_axis], smoothing=smoothing)
+    terms = [t for t in REGISTRY[base].step_terms if t in steps]
     if task_ == "ldl":
-        terms = list(REGISTRY[trained.split("+")[0]].step_terms)
-        diag = viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag")
         if not diag.empty:  # the learner sees validation improve while test gets worse (label shift)
             epochs = epochs.merge(diag[["fold", "epoch", "test_kl"]], on=["fold", "epoch"], how="left")
-        val = dict(df=epochs, ys=["val_kl", "val_kl_balanced", "test_kl"], x="epoch", log_y=True,
-                   title="Validation KL (plain, label-balanced) vs test KL (diagnostic)" if not diag.empty else
-                   "Validation KL: plain and label-balanced (20 held-out training samples)")
+        val = dict(common, df=epochs, ys=["val_kl", "val_kl_balanced", "test_kl"], log_y=True,
+                   title="Validation KL (plain, label-balanced)" + (" vs test KL (diagnostic)" if not diag.empty else ""))
     else:
-        terms = [t for t in REGISTRY[trained].step_terms if t in steps]
-        diag = viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag")
-        val = dict(df=diag, ys=[c for c in diag.columns if c.startswith("test_")], x="epoch",
+        val = dict(common, df=diag, ys=[c for c in diag.columns if c.startswith("test_")],
                    title="Test metrics per epoch (diagnostic)") if not diag.empty else None
     if "w_s" in terms:  # AMEMA: branch losses, EMA, weights and ratio, momenta
-        charts = [dict(df=steps, ys=["loss_s", "loss_ns"], smoothing=smoothing, log_y=True,
-                       title="Branch losses L_s, L_ns"),
-                  dict(df=steps, ys=["ema_s", "ema_ns"], title="EMA of branch losses E_s, E_ns"),
-                  dict(df=steps, ys=["w_s", "w_ns", "r"], title="Branch weights w_s, w_ns and ratio r"),
-                  dict(df=steps, ys=["mu_s", "mu_ns"], title="Branch momenta μ_s, μ_ns"), val]
+        mu_max = (cfg.get("settings") or {}).get(trained, {}).get("mu_max", 0.999)
+        pinned = not steps.empty and "mu_ns" in steps and steps["mu_ns"].max() >= mu_max - 1e-9
+        panels = [dict(common, df=steps, ys=["loss_s", "loss_ns"], log_y=True, title="Branch losses L_s, L_ns"),
+                  dict(common, df=steps, ys=["ema_s", "ema_ns"], title="EMA of branch losses E_s, E_ns"),
+                  dict(common, df=steps, ys=["w_s", "w_ns", "r"], title="Branch weights w_s, w_ns and ratio r"),
+                  dict(common, df=steps, ys=["mu_s", "mu_ns"], title="Branch momenta μ_s, μ_ns",
+                       hline=(mu_max, f"μ_max = {mu_max:g}"),
+                       note=(f"μ_ns has reached its bound μ_max = {mu_max:g} (a declared choice; the paper names "
+                             "none) and stops moving" if pinned else None)), val]
     else:
-        charts = [dict(df=steps, ys=terms, smoothing=smoothing, log_y=True, title="Loss terms per step")]
-        charts += [val] if val else []
-    st.plotly_chart(viz.panel(charts, cols=2, row_height=300), key=f"{PAGE}_live_panel")
+        panels = [dict(common, df=steps, ys=terms, log_y=True, title="Loss terms per step")] + ([val] if val else [])
+    st.plotly_chart(viz.panel([p for p in panels if p], cols=2, row_height=320, revision=v["id"]),
+                    key=f"{PAGE}_live_panel")
 
 
 @st.fragment(run_every=POLL_SECONDS if running else None)
 def live(run_id: str) -> None:
     v = ui.run_view(run_id)
-    if v is None:
+    if v is None or not v.get("config"):
+        return
+    if not banner(v):
         return
     status = v["status"]
     eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""
-    st.progress(v["progress"], text=f"Run `{v['id']}` — **{status}** · {v['progress']:.0%}{eta} · "
-                                    f"device {next((e['device'] for e in v['events'] if e['type'] == 'start'), '…')}")
+    where = next((e["device"] for e in v["events"] if e["type"] == "start"), "…")
+    queue = ""
+    job = reg.get(run_id)
+    if job is not None and status == "queued":
+        queue = f" · waiting for a free slot ({reg.max_running} run{'s' if reg.max_running > 1 else ''} at a time)"
+    st.progress(v["progress"], text=f"Run `{v['id']}` — **{status}** · {v['progress']:.0%}{eta}{queue} · device {where}")
     if v.get("error"):
         st.error(f"The run failed: {v['error']}. The app is still usable; change the settings and start again.")
-    _charts(v)
+    charts(v)
     if v["rows"]:
         task_ = v["config"].get("task", "ldl")
-        st.subheader("Test results (mean ± std over the finished folds / seeds)")
-        st.dataframe(viz.results_table(v["rows"], tasks.get(task_).table_metrics,
-                                       by={"lt": ("method", "test_prior"), "ldl": ("method", "select")}.get(
-                                           task_, ("method",))), hide_index=True)
+        T_ = tasks.get(task_)
+        st.subheader(f"Test results (mean ± std over the finished {T_.fold_word}s)")
+        st.dataframe(viz.results_table(v["rows"], T_.table_metrics, by=("method", *T_.row_keys, "select")),
+                     hide_index=True)
         for line in verdicts(v["rows"], task_):
             st.markdown(line)
     if running and status not in ("queued", "running"):
@@ -185,25 +261,9 @@ else:
     st.info("Press **Start** to train. The job runs in a background thread; you can switch pages or refresh — "
             "the run id is in the URL.")
 
-# ---------------------------------------------------------------- replay (outside the fragment: not remounted)
-if view and not running and view["config"].get("task", "ldl") == "ldl":
-    trained = view["config"]["methods"][-1]
-    snaps_all = [e for e in view["events"] if e["type"] == "snapshot" and e["method"] == trained]
-    if snaps_all:
-        st.subheader("Replay")
-        fold_ids = sorted({e["fold"] for e in snaps_all})
-        f = st.selectbox("fold", fold_ids, key=f"{PAGE}_replay_fold") if len(fold_ids) > 1 else fold_ids[0]
-        start_ev = next((e for e in view["events"] if e["type"] == "start" and e["method"] == trained
-                         and e["fold"] == f), None)
-        if start_ev is not None:
-            snaps = [e for e in snaps_all if e["fold"] == f]
-            ep = viz.epochs_frame(e for e in view["events"] if e["method"] == trained and e["fold"] == f)
-            with ui.friendly_errors("Loading the dataset labels"):
-                ds = ui.current_dataset()
-                labels = ds.labels() if ds is not None and ds.n_labels == len(start_ev["watch_true"][0]) else \
-                    [f"L{j}" for j in range(len(start_ev["watch_true"][0]))]
-                st.plotly_chart(viz.replay(snaps, start_ev["watch_true"], labels, ep, ("val_kl",)),
-                                key=f"{PAGE}_replay")
+# ---------------------------------------------------------------- replay (its own fragment: play, pause, step)
+if view and view.get("config") and not running and not view["config"].get("study"):
+    replay.panel(PAGE, view, x_axis)
 
 # ---------------------------------------------------------------- saved runs
 with st.expander("Saved runs (kept on disk across refreshes and restarts)"):

@@ -5,12 +5,14 @@ import torch
 
 from ildl import viz
 from ildl.regression import (SYNTHETIC_DIR_PARAMS, entropy, group_edges, group_of, la_view, make_synthetic_dir,
-                             shot_regions, shot_thresholds, soft_labels)
+                             shot_regions, shot_thresholds, soft_labels, target_bins)
+from ildl.runs import dumps
+from ildl.studies import comparison_config, group_comparison, mistakes_sentence
 from pages._ui import common as ui
 
 PAGE = "soft"
 st.set_page_config(page_title="Soft labels · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar(PAGE)
+ui.sidebar(PAGE, show=())
 st.title("Symmetric descending soft labels")
 st.markdown(
     "Group-DIR turns imbalanced regression into classification: split the target range into |G| groups, classify "
@@ -21,11 +23,51 @@ st.markdown(
 st.latex(r"l_i = |G| - \beta\,|i - g|,\qquad q_i = \frac{e^{l_i}}{\sum_{j} e^{l_j}} \qquad\qquad (\text{Group-DIR, soft labels})")
 
 
-@st.cache_resource(show_spinner="Training CE, LA and soft-label group classifiers…", max_entries=4)
-def group_comparison(name: str, kw: tuple) -> dict:
-    from ildl.studies import criterion_comparison
+def comparison(run_id: str, G: int) -> None:
+    """The comparison run: a progress bar while it trains (polled), then the Fig. 5 histograms and accuracy vs |G|."""
+    reg = ui.registry()
+    v = ui.run_view(run_id)
+    if v is None:
+        return
+    busy = v["status"] in ("queued", "running") and v.get("live")
 
-    return criterion_comparison(regression_data(name, kw))
+    @st.fragment(run_every=1.0 if busy else None)
+    def show() -> None:
+        w = ui.run_view(run_id)
+        if w is None:
+            return
+        if w["status"] in ("queued", "running"):
+            st.progress(w["progress"], text=f"Training the group classifiers — {w['progress']:.0%}")
+            if not w.get("live"):
+                st.caption("This run is not running in this server any more.")
+            return
+        if busy:
+            st.rerun()  # finished: redraw the page once, without the timer
+        if w["status"] != "done":
+            st.warning(f"The comparison run ended {w['status']}{': ' + w['error'] if w.get('error') else ''}.")
+            return
+        res = group_comparison(w["rows"], reg.store.groups(run_id))
+        if not res["acc"]:
+            return
+        Gs = sorted(next(iter(res["acc"].values())))
+        crit = list(res["acc"])
+        G_show = min(Gs, key=lambda v_: abs(v_ - G))
+        hist = {c: np.bincount(res["dist"][c][G_show], minlength=G_show)[:min(G_show, 8)] / len(res["dist"][c][G_show])
+                for c in crit if G_show in res["dist"].get(c, {})}
+        c1, c2 = st.columns(2)
+        if hist:
+            c1.plotly_chart(viz.distribution_bars(hist, [str(i) for i in range(len(next(iter(hist.values()))))],
+                                                  title=f"|predicted − true group| on the test fold, |G| = {G_show}"),
+                            key=f"{PAGE}_dist")
+        c2.plotly_chart(viz.curves(np.array(Gs), {c: np.array([res["acc"][c][g] for g in Gs]) for c in crit},
+                                   title="Group accuracy vs |G|", xaxis="|G|", yaxis="accuracy"), key=f"{PAGE}_gacc")
+        best = max(crit, key=lambda c: res["acc"][c].get(G_show, 0.0))
+        st.caption(mistakes_sentence(res["dist"], G_show) + f" Exact-group accuracy at |G| = {G_show}: "
+                   + ", ".join(f"{c.replace('group-', '')} {res['acc'][c][G_show]:.0%}" for c in crit)
+                   + f" (best: {best.replace('group-', '')}). Published (AgeDB-DIR, soft labels): 67.7% (5 groups), "
+                   "40.0% (10), 20.6% (25) — a different, larger dataset.")
+
+    show()
 
 
 @st.cache_data(show_spinner=False)
@@ -37,16 +79,22 @@ def regression_data(name: str, kw: tuple):
 
 with ui.friendly_errors("Soft labels"):
     c = st.columns(3)
-    G = c[0].slider("|G| — number of groups", 2, 50, 10, 1, key=f"{PAGE}_G")
-    beta = c[1].slider("β — how fast the label descends", 0.0, 5.0, 1.0, 0.05, key=f"{PAGE}_beta")
-    g = c[2].slider("true group g", 0, G - 1, min(G // 3, G - 1), 1, key=f"{PAGE}_g")
+    G = ui.control("slider", "|G| — number of groups", f"{PAGE}_G", 10, container=c[0], min_value=2, max_value=50,
+                   step=1)
+    beta = ui.control("slider", "β — how fast the label descends", f"{PAGE}_beta", 1.0, container=c[1],
+                      min_value=0.0, max_value=5.0, step=0.05)
+    if st.session_state.get(f"{PAGE}_g", 0) > G - 1:
+        st.session_state[f"{PAGE}_g"] = G - 1  # a smaller |G| keeps the true group inside the range
+    g = ui.control("slider", "true group g", f"{PAGE}_g", min(G // 3, G - 1), container=c[2], min_value=0,
+                   max_value=G - 1, step=1)
     Q = soft_labels(torch.arange(G), G, beta).numpy()
     st.plotly_chart(viz.matrix(Q, np.arange(G), np.arange(G), title="q for every true group (rows) over groups (cols)",
                                zmax=1.0, xaxis="group i", yaxis="true group g"), key=f"{PAGE}_matrix")
 
     # ------------------------------------------------------------ data: ages, groups, shots
     st.subheader("The imbalance the group classifier faces")
-    src = st.radio("Targets", ["FG-Net ages", "synthetic skewed regression"], horizontal=True, key=f"{PAGE}_src")
+    src = ui.control("radio", "Targets", f"{PAGE}_src", "FG-Net ages",
+                     options=["FG-Net ages", "synthetic skewed regression"], horizontal=True)
     kw = {}
     if src != "FG-Net ages":
         cols = st.columns(len(SYNTHETIC_DIR_PARAMS))
@@ -58,7 +106,8 @@ with ui.friendly_errors("Soft labels"):
     groups = group_of(age, edges)
     prior = np.bincount(groups, minlength=G) / len(groups)
 
-    tau = st.slider("τ of the logit-adjusted view", 0.0, 2.0, 1.0, 0.05, key=f"{PAGE}_tau")
+    tau = ui.control("slider", "τ of the logit-adjusted view", f"{PAGE}_tau", 1.0, min_value=0.0, max_value=2.0,
+                     step=0.05)
     LA = la_view(G, prior, tau, scale=2.0)
     onehot = np.eye(G)[g]
     st.plotly_chart(viz.distribution_bars({"soft label q": Q[g], "one-hot (CE)": onehot,
@@ -83,7 +132,7 @@ with ui.friendly_errors("Soft labels"):
                                           title=f"Samples per group (max/min = "
                                                 f"{prior.max() / max(prior[prior > 0].min(), 1e-12):.0f}×)"),
                     key=f"{PAGE}_groups")
-    bins = np.arange(np.floor(age.min()), np.ceil(age.max()) + 1)
+    bins = target_bins(age)  # the same one-unit bins the per-shot metrics use
     counts = np.histogram(age, bins=bins)[0]
     regions = shot_regions(counts)
     many, few = shot_thresholds(counts)
@@ -96,26 +145,17 @@ with ui.friendly_errors("Soft labels"):
                f"{int((regions == 'few').sum())} few-shot bins.")
     st.subheader("After training: CE vs LA vs soft labels")
     st.caption("Trains the Group-DIR model with each group criterion on fold 0 of a 5-fold split, for |G| = 5, 10 "
-               "and 25 (30 epochs each; about 10–30 s on 2 CPU cores, then cached). The full 5-fold comparison: "
-               "the Train page (task: imbalanced regression) or `python -m ildl run --task dir`.")
-    key = (src, tuple(sorted(kw.items())))
-    if st.button("Train the three group classifiers", key=f"{PAGE}_train") or key in st.session_state.get(
-            "soft_done", set()):
-        res = group_comparison(src, tuple(sorted(kw.items())))
-        st.session_state.setdefault("soft_done", set()).add(key)
-        Gs = sorted(next(iter(res["acc"].values())))
-        crit = list(res["acc"])
-        c1, c2 = st.columns(2)
-        G_show = min(Gs, key=lambda v: abs(v - G))
-        hist = {}
-        for cname in crit:
-            d = res["dist"][cname][G_show]
-            hist[cname] = np.bincount(d, minlength=G_show)[:min(G_show, 8)] / len(d)
-        c1.plotly_chart(viz.distribution_bars(hist, [str(i) for i in range(len(next(iter(hist.values()))))],
-                                              title=f"|predicted − true group| on the test fold, |G| = {G_show}"),
-                        key=f"{PAGE}_dist")
-        c2.plotly_chart(viz.curves(np.array(Gs), {cname: np.array([res["acc"][cname][g] for g in Gs]) for cname in crit},
-                                   title="Group accuracy vs |G|", xaxis="|G|", yaxis="accuracy"), key=f"{PAGE}_gacc")
-        st.caption("Soft labels put more of the mistakes one group away (bar 1) rather than far off — the point of "
-                   "descending labels — whether or not the exact-group accuracy is higher. Published (AgeDB-DIR, "
-                   "soft labels): 67.7% (5 groups), 40.0% (10), 20.6% (25) — a different, larger dataset.")
+               "and 25 (30 epochs each) — in the background, with a progress bar; the page stays usable. The full "
+               "5-fold comparison: the Ablation page (study group-dir) or `python -m ildl ablate --study group-dir`.")
+    reg = ui.registry()
+    cfg = comparison_config("FG-Net" if src == "FG-Net ages" else "synthetic-dir", kw if src != "FG-Net ages" else {})
+    runs = st.session_state.setdefault("soft_runs", {})
+    key = dumps(cfg)
+    if st.query_params.get("soft_run") and key not in runs:
+        runs[key] = st.query_params["soft_run"]
+    if st.button("Train the three group classifiers", key=f"{PAGE}_train", disabled=ui.store_problem()):
+        with ui.friendly_errors("Starting the comparison"):
+            runs[key] = reg.submit(cfg, owner=ui.owner()).id
+    if key in runs:
+        st.query_params["soft_run"] = runs[key]
+        comparison(runs[key], G)

@@ -1,19 +1,25 @@
-"""Compare finished runs: the same test samples side by side, per-label errors (head vs tail), a radar of
-the six metrics, and the training curves overlaid (TensorBoard-style smoothing, stable run colours)."""
-import hashlib
-
+"""Compare finished runs: the same test samples side by side, per-label errors (head vs tail), a radar of the
+six metrics, and every logged curve overlaid (TensorBoard-style smoothing, a choice of x axis, CSV). One colour
+per run in every chart; runs are labelled by what differs between them."""
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ildl import compare as CMP
 from ildl import viz
-from ildl.metrics import LOWER_IS_BETTER, SIX
+from ildl.metrics import SIX
 from ildl.runs import rows_to_csv
 from pages._ui import common as ui
 
+def _per_run(f: pd.DataFrame) -> pd.DataFrame:
+    """Long (run, fold, x, v) → one column per run, so each run is one series with its own colour."""
+    out = f.pivot_table(index=["fold", "_x"], columns="run", values="v", aggfunc="last").reset_index()
+    return out.assign(method="", fold=out["fold"])
+
+
 PAGE = "cmp"
 st.set_page_config(page_title="Compare · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar(PAGE)
+ui.sidebar(PAGE, show=("dataset", "protocol"))
 reg = ui.registry()
 st.title("Compare runs")
 
@@ -26,25 +32,32 @@ with ui.friendly_errors("Comparing runs"):
         st.info(f"No finished runs on {ds.name} yet: train a few methods on the **Train** page (same folds), "
                 "then come back.")
         st.stop()
-    label = {r["id"]: f"{r['methods'][-1]} · {r['id']}" for r in runs}
-    chosen = st.multiselect("Runs (trained on the current dataset)", list(label), default=list(label)[:3],
-                            format_func=label.get, key=f"{PAGE}_runs")
+    configs_all = {r["id"]: r["config"] for r in runs}
+    labels_all = CMP.labels(configs_all)
+    qp = st.query_params.get_all("cmp_run")
+    default = [r for r in qp if r in labels_all] or list(labels_all)[:3]
+    chosen = st.multiselect("Runs (trained on the current dataset)", list(labels_all), default=default,
+                            format_func=lambda rid: f"{labels_all[rid]} · {rid}", key=f"{PAGE}_runs")
+    st.query_params["cmp_run"] = chosen  # the URL carries the comparison
     if not chosen:
         st.stop()
-    # a run's colour follows its id, so it keeps its colour whatever else is selected
-    colour = {rid: viz.color(int(hashlib.md5(rid.encode()).hexdigest(), 16) % len(viz.PALETTE)) for rid in chosen}
-    name = {rid: label[rid].split(" · ")[0] + f" ({rid[-6:]})" for rid in chosen}
+    configs = {rid: configs_all[rid] for rid in chosen}
+    name = CMP.labels(configs)  # labelled by what differs among the runs shown
+    colour = CMP.colors(chosen)  # one colour per run, in every chart below
+    cmap = {name[r]: colour[r] for r in chosen}
     views = {rid: reg.view(rid) for rid in chosen}
     preds = {rid: reg.store.predictions(rid) for rid in chosen}
-    method_of = {rid: views[rid]["config"]["methods"][-1] for rid in chosen}
+    method_of = {rid: CMP.trained_method(configs[rid]) for rid in chosen}
     proto, _ = ui.current_protocol(ds)
     labels = ds.labels()
+    st.caption("Legend: " + " · ".join(f"<span style='color:{colour[r]}'>■</span> {name[r]}" for r in chosen),
+               unsafe_allow_html=True)
 
     # ------------------------------------------------------------ same samples side by side
     folds = sorted(set.intersection(*[{f for (m, f) in preds[r] if m == method_of[r]} for r in chosen]))
     if not folds:
         st.warning("No fold with saved test predictions is common to the chosen runs: pick finished runs trained on "
-                   "the same folds (runs stopped early or made before predictions were saved have none).")
+                   "the same folds (runs stopped early have none).")
     else:
         c1, c2 = st.columns([1, 3])
         fold = c1.selectbox("fold", folds, key=f"{PAGE}_fold")
@@ -54,50 +67,75 @@ with ui.friendly_errors("Comparing runs"):
         bars = {"true": ds.Y[sample]}
         for r in chosen:
             idx, p = preds[r][(method_of[r], fold)]
-            bars[name[r]] = p[list(idx).index(sample)]
-        c2.plotly_chart(viz.distribution_bars(bars, labels, title=f"Test sample {sample} (fold {fold})"),
-                        key=f"{PAGE}_sample")
+            hit = np.nonzero(idx == sample)[0]
+            if len(hit):
+                bars[name[r]] = p[hit[0]]
+        c2.plotly_chart(viz.distribution_bars(bars, labels, title=f"Test sample {sample} (fold {fold})",
+                                              colors={"true": "#999999", **cmap}), key=f"{PAGE}_sample")
 
         # -------------------------------------------------------- per-label error, head vs tail
-        err = {}
-        for r in chosen:
-            idx, p = preds[r][(method_of[r], fold)]
-            err[name[r]] = np.abs(ds.Y[idx] - p).mean(0)
+        err = {name[r]: CMP.per_label_error(ds.Y[preds[r][(method_of[r], fold)][0]], preds[r][(method_of[r], fold)][1])
+               for r in chosen}
         lab = [f"{l} ({'head' if h else 'tail'})" for l, h in zip(labels, proto.head)]
-        st.plotly_chart(viz.distribution_bars(err, lab, title=f"Mean |y − p| per label on fold {fold}")
+        st.plotly_chart(viz.distribution_bars(err, lab, title=f"Mean |y − p| per label on fold {fold}", colors=cmap)
                         .update_yaxes(range=None), key=f"{PAGE}_perlabel")
 
     # ------------------------------------------------------------ radar and table
     rows = []
     for r in chosen:
+        rule = (configs[r].get("select") or ["-"])[0]
         for row in views[r]["rows"]:
-            if row["method"] in (method_of[r], "uniform"):
-                rows.append(dict(row, run=r, label=name[r] if row["method"] != "uniform" else "uniform"))
+            if row["method"] == method_of[r] and row.get("select", "-") in (rule, "-"):
+                rows.append(dict(row, run=r, label=name[r]))
+            elif row["method"] == "uniform" and r == chosen[0]:
+                rows.append(dict(row, run=r, label="uniform"))
     df = pd.DataFrame(rows)
     if not df.empty:
-        means = df.groupby("label")[list(SIX)].mean()
-        if "uniform" in means.index:
-            u = means.loc["uniform"]
-            scores = {lab_: {m: (u[m] / v[m] if LOWER_IS_BETTER[m] else v[m] / u[m]) for m in SIX}
-                      for lab_, v in means.iterrows()}
+        means = {k: v for k, v in df.groupby("label")[list(SIX)].mean().to_dict("index").items()}
+        scores = CMP.relative_to(means)
+        if scores:
             st.plotly_chart(viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better)",
-                                      colors={**{name[r]: colour[r] for r in chosen}, "uniform": "#7f7f7f"}),
-                            key=f"{PAGE}_radar")
+                                      colors={**cmap, "uniform": "#7f7f7f"}), key=f"{PAGE}_radar")
         st.dataframe(viz.results_table([dict(r, method=r["label"]) for r in rows]), hide_index=True)
         st.download_button("Download these rows (CSV)", rows_to_csv(rows), file_name="compare.csv", mime="text/csv",
                            key=f"{PAGE}_csv")
 
-    # ------------------------------------------------------------ curves overlaid
-    smoothing = st.slider("Smoothing (raw line kept faint)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
-    ep = []
+    # ------------------------------------------------------------ every logged curve, overlaid
+    st.subheader("Curves")
+    c = st.columns([2, 2, 3])
+    smoothing = c[0].slider("Smoothing (raw line kept faint)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
+    x_axis = c[1].selectbox("x axis", list(viz.X_AXES), format_func=viz.X_AXES.get, key=f"{PAGE}_x")
+    ep_rows, st_rows = [], []
     for r in chosen:
         for e in views[r]["events"]:
             if e["type"] == "epoch" and e["method"] == method_of[r]:
-                ep.append(dict(epoch=e["epoch"], val_kl=e["val_kl"], method=name[r], fold=e["fold"]))
-    curves = viz.line_chart(pd.DataFrame(ep), ["val_kl"], x="epoch", smoothing=smoothing, log_y=True,
-                            title="Validation KL per epoch, all chosen runs")
-    for tr in curves.data:  # stable colour per run
-        rid = next((r for r in chosen if tr.name and name[r] in tr.name), None)
-        if rid:
-            tr.line.color = colour[rid]
-    st.plotly_chart(curves, key=f"{PAGE}_curves")
+                ep_rows.append({**e, "method": name[r]})
+        for e in views[r]["steps"]:
+            if e["method"] == method_of[r]:
+                st_rows.append({**e, "method": name[r]})
+    scalars = sorted({k for e in st_rows for k in e if k not in ("type", "method", "fold", "epoch", "step", "t",
+                                                                 "study", "config")})
+    pick = c[2].multiselect("step scalars", scalars, default=[k for k in ("loss", "w_ns", "mu_ns") if k in scalars],
+                            key=f"{PAGE}_scalars")
+    panels = []
+    if ep_rows:
+        epf = viz.with_x(pd.DataFrame(ep_rows), x_axis)
+        for k in [k for k in ("val_kl", "val_kl_balanced") if k in epf]:
+            panels.append(dict(df=epf.rename(columns={k: "value"}).assign(series=k), key=k, log=True))
+    stf = viz.with_x(pd.DataFrame(st_rows), x_axis) if st_rows else pd.DataFrame()
+    for k in pick:
+        panels.append(dict(df=stf.rename(columns={k: "value"}), key=k, log=k.startswith(("loss", "ema"))))
+    charts = []
+    for p in panels:  # one line per run (per fold, dashed): the colour is the run's
+        d = p["df"][["method", "fold", "_x", "value"]].dropna() if "value" in p["df"] else pd.DataFrame()
+        wide = d.assign(run=d["method"]) if not d.empty else d
+        charts.append(dict(df=wide.rename(columns={"value": "v"}).pipe(lambda f: _per_run(f)) if not d.empty else d,
+                           ys=list(cmap) if not d.empty else [], x=x_axis, xtitle=viz.X_AXES[x_axis],
+                           smoothing=smoothing, log_y=p["log"], title=p["key"], colors=cmap))
+    if charts:
+        st.plotly_chart(viz.panel(charts, cols=2, row_height=300, revision="compare"), key=f"{PAGE}_curves")
+    if st_rows:
+        keep = ["method", "fold", "epoch", "step", *pick]
+        st.download_button("Download the step scalars (CSV)", rows_to_csv([{k: e.get(k) for k in keep} for e in
+                                                                           st_rows], keep),
+                           file_name="compare-steps.csv", mime="text/csv", key=f"{PAGE}_steps_csv")

@@ -4,13 +4,15 @@ import numpy as np
 import streamlit as st
 
 from ildl import longtail as LT
+from ildl import tasks
+from ildl.runs import dumps
 from ildl.methods.longtail import adjust
 from ildl import viz
 from pages._ui import common as ui
 
 PAGE = "shift"
 st.set_page_config(page_title="Label shift · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar(PAGE)
+ui.sidebar(PAGE, show=())
 st.title("Label shift: PC softmax and LADE")
 st.markdown(
     "A classifier trained on a long-tailed set learns p_s(y|x), which carries the training prior p_s. If the test "
@@ -22,27 +24,60 @@ st.latex(r"\text{PC: } \hat y=\arg\max_y f_y(x)+\log p_t(y)-\log p_s(y)\qquad"
          r"\text{LA / BS / LADE: } \hat y=\arg\max_y f_y(x)+\log p_t(y)")
 
 
-@st.cache_resource(show_spinner="Training CE, PC, LA, balanced softmax and LADE…", max_entries=8)
-def trained(dataset: str, imbalance: float, seed: int) -> tuple[LT.LTData, dict[str, np.ndarray]]:
-    from ildl.studies import label_shift_models
+def trained(dataset: str, imbalance: float, seed: int) -> dict[str, np.ndarray] | None:
+    """The five methods trained on this long-tailed draw, as a background job started on the first view:
+    {method: logits on the balanced pool}, or None (with a progress bar) while they train."""
+    reg = ui.registry()
+    cfg = dict(task="lt", dataset=dataset, methods=tasks.methods("lt"), folds=seed + 1, fold_ids=[seed],
+               imbalance=imbalance, step_events=False)
+    runs = st.session_state.setdefault("shift_runs", {})
+    key = dumps(cfg)
+    if key not in runs:
+        if ui.store_problem():
+            return None
+        runs[key] = reg.submit(cfg, owner=ui.owner()).id
+    run_id = runs[key]
+    v = ui.run_view(run_id)
+    if v is None:
+        runs.pop(key, None)
+        return None
+    if v["status"] in ("queued", "running"):
+        @st.fragment(run_every=0.5)
+        def wait() -> None:
+            w = ui.run_view(run_id)
+            if w is None or w["status"] not in ("queued", "running"):
+                st.rerun()
+            st.progress(w["progress"], text=f"Training CE, PC, LA, balanced softmax and LADE — {w['progress']:.0%}")
 
-    return label_shift_models(dataset, imbalance, seed)
+        wait()
+        return None
+    if v["status"] != "done":
+        st.warning(f"Training ended {v['status']}{': ' + v['error'] if v.get('error') else ''}.")
+        runs.pop(key, None)
+        return None
+    preds = reg.store.predictions(run_id)
+    return {m: p.astype(np.float64) for (m, f), (_, p) in preds.items() if f == seed}
 
 
 with ui.friendly_errors("Label shift"):
     c = st.columns(3)
-    dataset = c[0].selectbox("data", ["digits-lt", "synthetic-lt"], key=f"{PAGE}_data")
-    R = float(c[1].select_slider("training imbalance ratio", [10, 20, 50, 100, 200], 100, key=f"{PAGE}_R"))
-    seed = int(c[2].number_input("seed", 0, 100, 0, key=f"{PAGE}_seed"))
-    data, logits = trained(dataset, R, seed)
+    dataset = ui.control("select", "data", f"{PAGE}_data", "digits-lt", container=c[0],
+                         options=list(tasks.get("lt").datasets))
+    R = float(ui.control("select_slider", "training imbalance ratio", f"{PAGE}_R", 100, container=c[1], cast=int,
+                         options=[10, 20, 50, 100, 200]))
+    seed = int(ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[2], min_value=0, max_value=100))
+    data = LT.load_lt(dataset, R, seed)
     C = data.n_classes
-    shift = st.slider("test prior: −1 backward long-tailed · 0 uniform · +1 forward (like training)", -1.0, 1.0, 0.0,
-                      0.05, key=f"{PAGE}_shift")
+    shift = ui.control("slider", "test prior: −1 backward long-tailed · 0 uniform · +1 forward (like training)",
+                       f"{PAGE}_shift", 0.0, min_value=-1.0, max_value=1.0, step=0.05)
     p_t = LT.shifted_prior(R, shift, C)
     labels = [f"c{j} ({s})" for j, s in enumerate(data.shots())]
     st.plotly_chart(viz.distribution_bars({"p_s (training)": data.prior, "p_t (test)": p_t}, labels,
                                           title=f"Training prior (imbalance {R:g}) and the test prior"),
                     key=f"{PAGE}_priors")
+    logits = trained(dataset, R, seed)
+    if not logits:
+        st.stop()
     rule = {m: LT.prediction_rule(m) for m in logits}
     acc = {m: LT.accuracy_under_prior(rule[m], logits[m], data, p_t) for m in logits}
     c1, c2 = st.columns(2)
@@ -57,8 +92,8 @@ with ui.friendly_errors("Label shift"):
                f"{len(data.y_pool)} test images and predictions that use p_t — no resampling noise. Plain CE ignores "
                "p_t: it is right only when the test set looks like the training set (shift +1).")
     st.subheader("How one prediction moves")
-    i = int(st.number_input("test image (balanced pool index)", 0, len(data.y_pool) - 1,
-                            int(np.nonzero(data.y_pool == C - 1)[0][0]), key=f"{PAGE}_i"))
+    i = int(ui.control("number", "test image (balanced pool index)", f"{PAGE}_i",
+                       int(np.nonzero(data.y_pool == C - 1)[0][0]), min_value=0, max_value=len(data.y_pool) - 1))
     probs = {}
     for m in ("ce", "pc", "lade"):
         z = adjust(rule[m], logits[m][i][None], data.prior, p_t)[0]

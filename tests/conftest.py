@@ -27,3 +27,10 @@ def tiny():
     from ildl.data import make_synthetic
 
     return make_synthetic(n=200, d=8, n_labels=4, seed=1)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No job thread may still be inside torch when the interpreter exits."""
+    from ildl.jobs import stop_all
+
+    stop_all()

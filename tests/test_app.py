@@ -121,13 +121,22 @@ def test_train_amema_finishes_with_charts_results_and_replay():
     assert _wait(lambda: not job.running)
     at.run()
     no_errors(at)
-    live, replay = charts(at)[0], charts(at)[-1]
+    live = charts(at)[0]
     titles = [a["text"] for a in live["layout"]["annotations"]]
-    assert any("Branch momenta" in t for t in titles) and "Replay" in replay["layout"]["title"]["text"]
+    assert any("Branch momenta" in t for t in titles)
+    assert live["layout"]["uirevision"] == job.id  # zoom and legend state survive redraws of this run
     mu_axis = "y" + str(1 + next(i for i, t in enumerate(titles) if "Branch momenta" in t))
-    mu = [t for t in live["data"] if t.get("yaxis") == mu_axis]
-    assert [t["name"] for t in mu] == ["mu_s · amema f0", "mu_ns · amema f0"]
+    mu = [t for t in live["data"] if t.get("yaxis") == mu_axis and t.get("showlegend", True)]
+    assert [t["name"] for t in mu] == ["mu_s", "mu_ns"] and mu[0]["line"]["color"] != mu[1]["line"]["color"]
     assert any("amema" in str(df.value) for df in at.dataframe)
+    assert any(i.value.startswith("Viewing run") and "amema" in i.value for i in at.info)  # the banner
+    # the replay: every logged scalar, stepped epoch by epoch
+    at.button(key="train_rp_first").click().run()
+    first = next(m.value for m in at.markdown if m.value.startswith("**Epoch 1 of 5**"))
+    assert "w_ns" in first and "mu_ns" in first and "val_kl" in first
+    at.button(key="train_rp_step").click().run()
+    second = next(m.value for m in at.markdown if m.value.startswith("**Epoch 2 of 5**"))
+    assert second != first
     # the run is on disk and listed
     assert job.id in [r["id"] for r in registry().store.list()]
 

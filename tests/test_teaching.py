@@ -1,5 +1,6 @@
 """The teaching pages and the library functions they draw: decoupling identity, attenuation, soft labels."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -108,15 +109,22 @@ def test_decoupling_page_identity_matches_library_and_sliders_redraw():
     assert page["KL(b‖[p_k, 1−p_k])"] == pytest.approx(lib["dominant"], abs=1e-9)
     assert page["KL(D̂‖p̂)"] == pytest.approx(lib["nondominant"], abs=1e-9)
     assert page["|left − right|"] < 1e-6
-    # the gradient chart follows α and its plain-KL curve is ∝ (1 − d_k)
-    before = [f for f in _figs(at) if "Signal on the non-dominant" in f["layout"]["title"]["text"]][0]
+    # the gradient chart follows α and its plain-KL curve is ∝ (1 − d_k); norms and raw gradients have their own
+    # axes, and the caption is computed from the curves
+    title = "How hard each loss shapes"
+    before = [f for f in _figs(at) if title in f["layout"]["title"]["text"]][0]
     at.slider(key="dec_alpha").set_value(0.2).run()
-    after = [f for f in _figs(at) if "Signal on the non-dominant" in f["layout"]["title"]["text"]][0]
+    after = [f for f in _figs(at) if title in f["layout"]["title"]["text"]][0]
     assert before["data"][1]["y"] != after["data"][1]["y"]
-    assert after["data"][0]["name"] == "plain KL"
+    assert after["data"][0]["name"] == "plain KL" and after["layout"]["yaxis"]["title"]["text"].endswith("(≥ 0)")
     d, g = _arr(after["data"][0]["x"]), _arr(after["data"][0]["y"])
     r = g / (1 - d)
     assert len(d) == 60 and np.allclose(r, r[0], rtol=1e-6) and r[0] > 0
+    assert any("raw, signed" in f["layout"]["title"]["text"] or "raw gradient" in f["layout"]["title"]["text"]
+               for f in _figs(at))
+    dk = float(ds.Y[idx].max())
+    cap = next(c.value for c in at.caption if c.value.startswith("At this sample's d_k"))
+    assert f"{(1 - dk) / (1 - d[0]):.0%}" in cap and "keeps 100%" in cap
 
 
 def test_decoupling_page_typed_distribution_and_bad_input():
@@ -148,9 +156,21 @@ def test_soft_label_page_sliders_redraw():
 
 def test_soft_label_page_after_training_views():
     at = _run("pages/4_Soft_labels.py")
+    from pages._ui.common import registry
+
     at.radio(key="soft_src").set_value("synthetic skewed regression").run()
-    at.button(key="soft_train").click().run()
+    at.button(key="soft_train").click().run()  # trains in the background: the page answers at once
     assert not at.exception and not at.error
+    (run_id,) = at.session_state["soft_runs"].values()
+    job = registry().get(run_id)
+    t0 = time.time()
+    while job.running and time.time() - t0 < 120:
+        time.sleep(0.1)
+    assert job.status == "done", job.error
+    at.run()
+    assert not at.exception and not at.error
+    cap = next(c.value for c in at.caption if c.value.startswith("Of the mistakes at |G|"))
+    assert "one group away" in cap and "soft" in cap
     figs = {f["layout"]["title"]["text"]: f for f in _figs(at)}
     dist = next(f for t, f in figs.items() if t.startswith("|predicted − true group|"))
     assert [t["name"] for t in dist["data"]] == ["group-ce", "group-la", "group-soft"]
@@ -185,7 +205,16 @@ def test_label_shift_page_moves_with_the_prior():
 
     from conftest import ROOT
 
+    from pages._ui.common import registry
+
     at = AppTest.from_file(str(ROOT / "pages/7_Label_shift.py"), default_timeout=120).run()
+    assert not at.exception and not at.error
+    (run_id,) = at.session_state["shift_runs"].values()  # training started in the background on the first view
+    job = registry().get(run_id)
+    t0 = time.time()
+    while job.running and time.time() - t0 < 120:
+        time.sleep(0.1)
+    at.run()
     assert not at.exception and not at.error
 
     def acc():

@@ -59,7 +59,7 @@ class LDLTask(Task):
 
     def folds(self, data: D.Dataset, run: dict[str, Any], options: dict[str, Any]) -> list[Fold]:
         proto = make_protocol(data, options["protocol"], folds=run["folds"], seed=run["seed"],
-                              thresholds=run.get("thresholds"))
+                              thresholds=run.get("thresholds"), val_seed=run.get("val_seed"))
         out = []
         for sp in proto.splits:
             sc = Scaler(options["scaling"]).fit(data.X[sp.kept])

@@ -11,6 +11,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import numpy as np
 import streamlit as st
 
 from ildl import data as D
@@ -142,6 +143,9 @@ def parse_thresholds(text: str) -> tuple[float, float, int, int] | None:
         return None
 
 
+PAGE_KEYS = ("data_", "train_", "dec_", "soft_", "abl_", "cmp_", "shift_")  # page controls keep their own keys
+
+
 def sync_url() -> None:
     """Mirror the shared state into the query string (defaults are left out to keep links short)."""
     s = state()
@@ -160,7 +164,7 @@ def sync_url() -> None:
                 want[f"syn_{p.name}"] = str(s["syn"][p.name])
     qp = st.query_params
     for k in list(qp.keys()):
-        if k not in want and not k.startswith(PARAM_PREFIX):  # page parameters are kept by their page
+        if k not in want and not k.startswith((PARAM_PREFIX, *PAGE_KEYS)):  # page controls are kept by their page
             del qp[k]
     for k, v in want.items():
         if qp.get(k) != v:
@@ -195,6 +199,63 @@ def params_to_url(schema, values: dict[str, Any]) -> None:
     for k, v in want.items():
         if qp.get(k) != v:
             qp[k] = v
+
+
+# --------------------------------------------------------------------------- page controls mirrored in the URL
+def control(kind: str, label: str, key: str, default: Any, *, container=None, cast=None, url: bool = True,
+            **kw: Any) -> Any:
+    """A widget whose value lives in the URL as ?<key>=…, so a link restores the exact view. On the session's
+    first run the URL's value (cast and checked by the widget's own options / range) seeds the widget; a value
+    that does not fit is ignored with a message. Non-default values are written back; defaults are left out.
+    kind: slider | number | select | radio | select_slider | toggle | text | multiselect."""
+    container = container or st
+    ss, qp = st.session_state, st.query_params
+    cast = cast or (type(default) if default is not None and not isinstance(default, (list, tuple)) else str)
+    if url and key not in ss and key in qp:
+        try:
+            raw = qp.get_all(key) if kind == "multiselect" else qp[key]
+            v = [cast(x) for x in raw] if kind == "multiselect" else (
+                str(raw).lower() in ("1", "true", "yes") if kind == "toggle" else cast(raw))
+            if isinstance(v, float) and not np.isfinite(v):
+                raise ValueError
+            opts = kw.get("options")
+            if opts is not None and (any(x not in opts for x in v) if kind == "multiselect" else v not in opts):
+                raise ValueError
+            lo, hi = kw.get("min_value"), kw.get("max_value")
+            if kind in ("slider", "number") and ((lo is not None and v < lo) or (hi is not None and v > hi)):
+                raise ValueError
+            ss[key] = v
+        except (ValueError, TypeError):
+            st.warning(f"Ignoring {key}={qp.get(key)!r} from the URL: not a valid value.")
+    seeded = key in ss
+    if kind == "slider":
+        v = container.slider(label, value=None if seeded else default, key=key, **kw)
+    elif kind == "number":
+        v = container.number_input(label, value=None if seeded else default, key=key, **kw)
+    elif kind == "select":
+        opts = list(kw.pop("options"))
+        v = container.selectbox(label, opts, index=None if seeded else opts.index(default), key=key, **kw)
+    elif kind == "radio":
+        opts = list(kw.pop("options"))
+        v = container.radio(label, opts, index=None if seeded else opts.index(default), key=key, **kw)
+    elif kind == "select_slider":
+        v = container.select_slider(label, value=None if seeded else default, key=key, **kw)
+    elif kind == "toggle":
+        v = container.toggle(label, value=False if seeded else bool(default), key=key, **kw)
+    elif kind == "multiselect":
+        opts = list(kw.pop("options"))
+        v = container.multiselect(label, opts, default=None if seeded else list(default), key=key, **kw)
+    else:
+        v = container.text_input(label, value=None if seeded else default, key=key, **kw)
+    if url:
+        if (list(v) if kind == "multiselect" else v) == (list(default) if kind == "multiselect" else default):
+            if key in qp:
+                del qp[key]
+        elif kind == "multiselect":
+            qp[key] = [str(x) for x in v]
+        elif qp.get(key) != str(v):
+            qp[key] = str(v)
+    return v
 
 
 # --------------------------------------------------------------------------- widgets
@@ -235,8 +296,9 @@ def friendly_errors(what: str = "") -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- sidebar and current data
-def sidebar(page: str) -> None:
-    """Dataset, protocol and method shared by all pages; device; widget keys prefixed by `page`."""
+def sidebar(page: str, show: tuple[str, ...] = ("dataset", "protocol", "method")) -> None:
+    """The page links, the shared choices this page uses (dataset, protocol, method — the others are hidden,
+    their values kept), the device; widget keys prefixed by `page`."""
     s = state()
     try:
         for path, label, icon in NAV:
@@ -249,24 +311,82 @@ def sidebar(page: str) -> None:
         st.session_state[k] = v
     sb = st.sidebar
     sb.markdown("### Imbalanced LDL lab")
-    ds_opts = DATASETS
+
+    def choice(name: str, label: str, opts: list[str], **kw: Any) -> None:
+        key = f"{page}_sb_{name}"
+        if name not in show:
+            return
+        s[name] = sb.selectbox(label, opts, index=None if key in pending else opts.index(s[name]), key=key, **kw)
+
     before = s["dataset"]
-    key = f"{page}_sb_dataset"
-    s["dataset"] = sb.selectbox("Dataset", ds_opts, index=None if key in pending else ds_opts.index(s["dataset"]),
-                                key=key,
-                                help="'synthetic' is the fast teaching generator (controls on the Data page); "
-                                     "'upload' takes your own .mat / .npz / .csv on the Data page")
+    choice("dataset", "Dataset", DATASETS,
+           help="'synthetic' is the fast teaching generator (controls on the Data page); 'upload' takes your own "
+                ".mat / .npz / .csv on the Data page")
     if s["dataset"] != before:
         s["thresholds"] = None  # custom ILDL thresholds belong to the dataset they were typed for
-    s["protocol"] = sb.selectbox("Protocol", PROTOCOLS, index=PROTOCOLS.index(s["protocol"]),
-                                 key=f"{page}_sb_protocol",
-                                 help="ildl: the papers' imbalanced training sets with untouched test folds; "
-                                      "kfold: plain shuffled 10-fold")
-    s["method"] = sb.selectbox("Method", METHODS, index=METHODS.index(s["method"]), key=f"{page}_sb_method",
-                               format_func=lambda m: REGISTRY[m].title.split(" — ")[0],
-                               help="the method the Train page trains")
+    choice("protocol", "Protocol", PROTOCOLS, help="ildl: the papers' imbalanced training sets with untouched test "
+                                                   "folds; kfold: plain shuffled 10-fold")
+    choice("method", "Method", METHODS, format_func=lambda m: REGISTRY[m].title.split(" — ")[0],
+           help="the label-distribution method the Train page trains")
     sb.caption(f"Device: **{device_line()}**")
     sync_url()
+
+
+def adopt_run(page: str) -> None:
+    """When the run on view changes (a deep link, Open, Start), set the Train page's controls to that run's
+    configuration, so that the controls describe the run shown. Call before the sidebar is drawn."""
+    from ildl import tasks
+    from ildl.compare import trained_method
+    from ildl.methods import parse
+
+    s, ss = state(), st.session_state
+    rid = s.get("run")
+    if not rid or ss.get("_adopted_run") == rid:
+        return
+    ss["_adopted_run"] = rid
+    try:
+        job = registry().get(rid)
+        cfg = job.config if job is not None else registry().store.config(rid)
+    except (OSError, ValueError):
+        return
+    if cfg.get("study"):
+        return
+    task = cfg.get("task", "ldl")
+    name = trained_method(cfg)
+    try:
+        spec = parse(name, task)
+    except ValueError:
+        return
+    if spec.constant:
+        return
+    pending = ss.setdefault("_pending_choice", {})
+    s["task"] = ss[f"{page}_task"] = task
+    if task == "ldl":
+        s["method"] = pending[f"{page}_sb_method"] = spec.base
+        ss[f"{page}_pc"] = spec.pc
+        if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
+            s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
+            if cfg["dataset"] == "synthetic":
+                s["syn"] = {**D.SYNTHETIC_DEFAULTS, **(cfg.get("dataset_kw") or {})}
+        if cfg.get("protocol") in PROTOCOLS:
+            s["protocol"] = pending[f"{page}_sb_protocol"] = cfg["protocol"]
+        if cfg.get("select"):
+            ss[f"{page}_select"] = cfg["select"][0]
+    else:
+        ss[f"{page}_{task}_method"] = spec.base
+        ss[f"{page}_{task}_data"] = cfg.get("dataset")
+        for p in tasks.get(task).options:
+            if p.name in cfg:
+                ss[f"{page}_{task}_{p.name}"] = cfg[p.name]
+    schema = {p.name for p in spec.entry.schema()}
+    given = (cfg.get("settings") or {}).get(name, {})
+    ss.setdefault("settings", {})[f"{task}:{spec.base}"] = {k: v for k, v in given.items() if k in schema}
+    ss["train_nonce"] = ss.get("train_nonce", 0) + 1  # parameter widgets are re-created with these values
+    ss[f"{page}_folds_{task}"] = list(cfg.get("fold_ids") or [0])
+    ss[f"{page}_seed"] = int(cfg.get("seed", 0))
+    ss[f"{page}_diag"] = bool(cfg.get("diagnostic"))
+    ss[f"{page}_pace"] = float(cfg.get("pace") or 0.0)
+    ss["_url_params_read"] = True  # the run's settings, not the link's p_ values, fill the widgets
 
 
 def set_choice(name: str, value: Any, page: str) -> None:

@@ -1,0 +1,111 @@
+"""Runs side by side: what a run is in one line, what differs between runs, one stable colour per run, and the
+numbers the Compare page draws (per-label errors, the six metrics relative to the uniform predictor)."""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from .metrics import LOWER_IS_BETTER, SIX
+from .methods import REGISTRY, parse
+from .viz import PALETTE
+
+HEADLINE = ("epochs", "lr", "batch_size", "hidden")  # shown in a run's line even when they are defaults
+
+
+def trained_method(cfg: dict[str, Any]) -> str:
+    """The trained method a run is about (its last non-constant method; a study's name otherwise)."""
+    if cfg.get("study"):
+        return str(cfg["study"])
+    names = [m for m in cfg.get("methods") or [] if not parse(m).constant] if cfg.get("methods") else []
+    return names[-1] if names else (cfg.get("methods") or ["?"])[-1]
+
+
+def changed_settings(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The trained method's parameters that differ from its declared defaults (what a reader needs to know)."""
+    name = trained_method(cfg)
+    try:
+        entry = REGISTRY[parse(name).base]
+    except (ValueError, KeyError):
+        return {}
+    given = (cfg.get("settings") or {}).get(name, {})
+    return {p.name: given[p.name] for p in entry.schema() if p.name in given and given[p.name] != p.default}
+
+
+def describe(cfg: dict[str, Any], run_id: str | None = None) -> str:
+    """'amema+pc on Movie (ildl) · folds 0, 1 · rule val_kl_balanced · epochs=600, weig=False'."""
+    parts = [f"**{trained_method(cfg)}** on {cfg.get('dataset')}"
+             + (f" ({cfg['protocol']})" if cfg.get("protocol") and cfg.get("task", "ldl") == "ldl" else "")]
+    if cfg.get("fold_ids") is not None:
+        parts.append("folds " + ", ".join(map(str, cfg["fold_ids"])))
+    if cfg.get("task", "ldl") == "ldl" and cfg.get("select"):
+        parts.append("rule " + "/".join(cfg["select"]))
+    ch = changed_settings(cfg)
+    parts.append(", ".join(f"{k}={v}" for k, v in ch.items()) if ch else "default settings")
+    if cfg.get("seed"):
+        parts.append(f"seed {cfg['seed']}")
+    if cfg.get("pace"):
+        parts.append(f"pace {cfg['pace']:g} s/epoch")
+    return (f"`{run_id}` — " if run_id else "") + " · ".join(parts)
+
+
+def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    name = trained_method(cfg)
+    out = {"method": name, "dataset": cfg.get("dataset"), "seed": cfg.get("seed"),
+           "folds": tuple(cfg.get("fold_ids") or ()), "rule": tuple(cfg.get("select") or ())}
+    out.update((cfg.get("settings") or {}).get(name, {}))
+    return out
+
+
+def labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """A label per run from what differs between the runs shown: 'amema · epochs=600' vs 'amema · epochs=50';
+    identical configurations fall back to their ids."""
+    flats = {rid: _flat(c) for rid, c in configs.items()}
+    keys = sorted({k for f in flats.values() for k in f})
+    differing = [k for k in keys if len({repr(f.get(k)) for f in flats.values()}) > 1]
+    out = {}
+    for rid, f in flats.items():
+        bits = [str(f["method"])] + [f"{k}={_short(f.get(k))}" for k in differing if k != "method"]
+        out[rid] = " · ".join(bits)
+    seen: dict[str, int] = {}
+    for rid in out:  # still equal (same configuration twice): tell them apart by id
+        seen[out[rid]] = seen.get(out[rid], 0) + 1
+    return {rid: (lab if seen[lab] == 1 else f"{lab} ({rid[-6:]})") for rid, lab in out.items()}
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, tuple):
+        return ",".join(map(str, v)) or "-"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def colors(run_ids: Sequence[str]) -> dict[str, str]:
+    """One colour per run, stable (a run's colour follows its id) and distinct among the runs shown: each run
+    prefers the palette slot its id hashes to; a clash moves the later id (in id order) to the next free slot."""
+    out, taken = {}, set()
+    n = len(PALETTE)
+    for rid in sorted(run_ids):
+        slot = int(hashlib.md5(rid.encode()).hexdigest(), 16) % n
+        for k in range(n):
+            if (slot + k) % n not in taken or len(taken) >= n:
+                slot = (slot + k) % n
+                break
+        taken.add(slot)
+        out[rid] = PALETTE[slot]
+    return out
+
+
+def per_label_error(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Mean |y − p| per label over samples: y, p (n, C) → (C,)."""
+    return np.abs(np.asarray(y, np.float64) - np.asarray(p, np.float64)).mean(0)
+
+
+def relative_to(means: dict[str, dict[str, float]], reference: str = "uniform",
+                metrics: Sequence[str] = SIX) -> dict[str, dict[str, float]]:
+    """Each run's metrics relative to the reference's, oriented so that > 1 is better (radar axes)."""
+    if reference not in means:
+        return {}
+    u = means[reference]
+    return {name: {m: (u[m] / v[m] if LOWER_IS_BETTER[m] else v[m] / u[m]) for m in metrics}
+            for name, v in means.items()}
