@@ -5,7 +5,7 @@ from ildl import viz
 from pages._ui import common as ui
 
 st.set_page_config(page_title="Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar("home")
+ui.sidebar("home", show=("dataset",))
 
 st.title("Imbalanced label-distribution learning lab")
 st.markdown(

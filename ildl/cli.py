@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                         "lt: long-tailed classification under label shift")
     r.add_argument("--method", required=True, help="comma-separated, e.g. uniform,train_mean,ldl-kl,amema+pc")
     r.add_argument("--label-columns", help="CSV only: comma-separated label column names")
+    r.add_argument("--normalize", action="store_true", help="renormalise label rows that do not sum to 1")
     r.add_argument("--diagnostic", action="store_true",
                    help="record test metrics every epoch as 'diag' events (shown, never used for selection)")
     a = sub.add_parser("ablate", help="run a built-in ablation study (configs × folds)")
@@ -251,7 +252,8 @@ def _cmd_run(a: argparse.Namespace) -> int:
     task = get_task(cfg["task"])
     data = None
     if task.name == "ldl":
-        data = D.load(a.dataset, label_columns=a.label_columns.split(",") if a.label_columns else None)
+        data = D.load(a.dataset, label_columns=a.label_columns.split(",") if a.label_columns else None,
+                      normalize=a.normalize)
         for w in data.warnings:
             print(f"warning: {w}", file=sys.stderr)
     else:

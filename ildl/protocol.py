@@ -161,3 +161,26 @@ def imbalance_report(ds: Dataset, proto: Protocol) -> dict:
         dominant_share_train=dom_train, dominant_share_all=dom_all,
         mean_dk=float(ds.Y.max(1).mean()), feature_zero_fraction=float((ds.X == 0).mean()),
     )
+
+
+def imbalance_sentence(rep: dict, labels: list[str]) -> str:
+    """What the Data page says about head and tail labels, computed from the report: the papers' mass rule, and
+    the dominance view beside it — they can disagree (every sample spreads its mass over all labels)."""
+    head = [labels[j] for j in np.nonzero(rep["head"])[0]]
+    tail = [labels[j] for j in np.nonzero(~rep["head"])[0]]
+    mass = np.asarray(rep["train_mass"], np.float64)
+    ratio = float(mass.max() / max(mass.min(), 1e-12))
+    top = int(np.argmax(rep["dominant_share_train"]))
+    share = float(rep["dominant_share_train"][top])
+    if head:
+        text = (f"**Head labels** (training mass > 10× the smallest label's): {', '.join(head)} · **tail labels**: "
+                f"{', '.join(tail) or '—'}.")
+    else:
+        text = (f"By the papers' rule (a label is *head* when its training mass exceeds 10× the smallest label's) "
+                f"**no label is head** here: the largest label's mass is only {ratio:.1f}× the smallest's.")
+    text += (f" {share:.0%} of the training samples have **{labels[top]}** as their dominant label "
+             f"(whole data: {float(rep['dominant_share_all'][top]):.0%}).")
+    if not head and share > 0.5:
+        text += (" Mass and dominance disagree: each sample spreads its degree over every label, so a label can "
+                 "dominate most samples without holding 10× the mass of the rarest.")
+    return text

@@ -260,6 +260,42 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
     return t
 
 
+def verdict(t: pd.DataFrame, name: str) -> list[str]:
+    """Plain sentences computed from a study table: where the full method is significantly better (•) or worse
+    (◦) than another configuration, and — for label distributions — which configurations beat the uniform
+    predictor at all."""
+    if t.empty:
+        return []
+    st = get(name)
+    metrics = [m for m in st.metrics if m in t]
+    out = []
+    trained = t[t["kind"] == "trained"]
+    for sign, word in (("•", "better"), ("◦", "worse")):
+        parts = []
+        for _, r in trained.iterrows():
+            hits = [m for m in metrics if str(r[m]).endswith(sign)]
+            if hits:
+                parts.append(f"{r['config']} ({'all metrics' if len(hits) == len(metrics) else ', '.join(hits)})")
+        if parts:
+            out.append(f"The full configuration **{st.full}** is significantly **{word}** than " + "; ".join(parts)
+                       + " (paired t-test over folds, p < 0.05).")
+    if not any(("•" in str(r[m]) or "◦" in str(r[m])) for _, r in trained.iterrows() for m in metrics):
+        out.append("No configuration differs significantly from the full one on any metric.")
+    uni = t[t["config"] == "uniform"]
+    if len(uni) and "chebyshev" in metrics:
+        u = float(uni["chebyshev_mean"].iloc[0])
+        beat = [r["config"] for _, r in trained.iterrows() if r["chebyshev_mean"] < u]
+        if not beat:
+            out.append(f"No configuration beats the uniform predictor on Chebyshev ({u:.4f}): none has learnt the test "
+                       "distribution better than predicting 1/C.")
+        elif len(beat) < len(trained):
+            out.append(f"Only {', '.join(beat)} beat{'s' if len(beat) == 1 else ''} the uniform predictor on "
+                       f"Chebyshev ({u:.4f}).")
+        else:
+            out.append(f"Every configuration beats the uniform predictor on Chebyshev ({u:.4f}).")
+    return out
+
+
 def markdown_table(t: pd.DataFrame, metrics: Sequence[str] | None = None, published: bool = True) -> str:
     """A markdown rendering of `table(...)`: best per column in bold, published figures in brackets."""
     if t.empty:

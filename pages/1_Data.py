@@ -7,12 +7,12 @@ import streamlit as st
 
 from ildl import data as D
 from ildl import viz
-from ildl.protocol import imbalance_report
+from ildl.protocol import imbalance_report, imbalance_sentence
 from pages._ui import common as ui
 
 PAGE = "data"
 st.set_page_config(page_title="Data · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar(PAGE)
+ui.sidebar(PAGE, show=("dataset", "protocol"))
 s = ui.state()
 st.title("Data")
 
@@ -49,18 +49,27 @@ with st.expander("Upload your own dataset (.mat, .npz or .csv)", expanded=s["dat
     st.caption(".mat / .npz need arrays `features` (n×d) and `labels` (n×C, rows are distributions); a CSV needs "
                "feature columns plus label columns named `label_*` / `y_*` or listed below. Files are validated; "
                "nothing is unpickled.")
-    label_cols = st.text_input("CSV label columns (comma-separated; blank = label_*/y_* columns)", key=f"{PAGE}_csvcols")
+    c1, c2 = st.columns([3, 1])
+    label_cols = c1.text_input("CSV label columns (comma-separated; blank = label_*/y_* columns)", key=f"{PAGE}_csvcols")
+    renorm = c2.toggle("Renormalise label rows", key=f"{PAGE}_renorm",
+                       help="divide each label row by its sum (for rows that do not quite sum to 1)")
     up = st.file_uploader("Dataset file", type=["mat", "npz", "csv"], key=f"{PAGE}_upload")
     if up is not None:
         raw = up.getvalue()
         digest = hashlib.sha1(raw).hexdigest()[:12]
         prev = st.session_state.get("upload")
-        if prev is None or prev["hash"] != digest or prev.get("cols") != label_cols:
+        if prev is None or prev["hash"] != digest or prev.get("cols") != label_cols or prev.get("renorm") != renorm:
+            failed = True
             with ui.friendly_errors(f"Reading {up.name}"):
                 cols = [c.strip() for c in label_cols.split(",") if c.strip()] or None
-                ds_up = D.load_bytes(raw, up.name, label_columns=cols) if cols else ui.load_upload(raw, up.name)
-                st.session_state["upload"] = dict(name=ds_up.name, hash=digest, dataset=ds_up, cols=label_cols)
+                ds_up = D.load_bytes(raw, up.name, label_columns=cols, normalize=renorm)
+                st.session_state["upload"] = dict(name=ds_up.name, hash=digest, dataset=ds_up, cols=label_cols,
+                                                  renorm=renorm)
+                failed = False
                 ui.set_choice("dataset", ui.UPLOAD, PAGE)
+            if failed:
+                shown = prev["name"] + " (your earlier upload)" if s["dataset"] == ui.UPLOAD and prev else s["dataset"]
+                st.info(f"{up.name} was not loaded: the analysis below still shows **{shown}**.")
         elif s["dataset"] == ui.UPLOAD:
             st.success(f"Using {up.name}: {prev['dataset'].n} samples, {prev['dataset'].d} features, "
                        f"{prev['dataset'].n_labels} labels.")
@@ -89,8 +98,6 @@ with ui.friendly_errors("Analysing the dataset"):
             st.info(note)
         rep = imbalance_report(ds, proto)
         labels = ds.labels()
-        head = [labels[j] for j in np.nonzero(rep["head"])[0]]
-        tail = [labels[j] for j in np.nonzero(~rep["head"])[0]]
         m = st.columns(5)
         m[0].metric("samples × features", f"{ds.n} × {ds.d}")
         m[1].metric("labels", ds.n_labels)
@@ -98,9 +105,7 @@ with ui.friendly_errors("Analysing the dataset"):
                     help=f"kept by the {proto.name} protocol; test folds: {int(np.mean(rep['test_sizes']))}")
         m[3].metric("imbalance ratio (training mass)", f"{rep['imbalance_ratio']:.1f}×")
         m[4].metric("mean dominant degree", f"{rep['mean_dk']:.2f}")
-        st.markdown(f"**Head labels** (training mass > 10× the smallest): {', '.join(head) or '—'} · "
-                    f"**tail labels**: {', '.join(tail) or '—'} · share of the training set dominated by its most common label: "
-                    f"{rep['dominant_share_train'].max():.0%} (whole data: {rep['dominant_share_all'].max():.0%})")
+        st.markdown(imbalance_sentence(rep, labels))
         c1, c2 = st.columns(2)
         c1.plotly_chart(viz.label_mass(rep["train_mass"], rep["test_mass"], labels, rep["head"]), key=f"{PAGE}_mass")
         kept0 = proto.splits[0].kept

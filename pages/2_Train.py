@@ -12,6 +12,7 @@ from ildl.runs import dumps
 from ildl.verdict import verdicts
 from pages._ui import common as ui
 from pages._ui import replay
+from pages._ui.live_chart import live_chart
 
 PAGE = "train"
 POLL_SECONDS = 1.0  # live charts redraw once a second; faster polling costs the training thread
@@ -221,8 +222,7 @@ def charts(v: dict) -> None:
                              "none) and stops moving" if pinned else None)), val]
     else:
         panels = [dict(common, df=steps, ys=terms, log_y=True, title="Loss terms per step")] + ([val] if val else [])
-    st.plotly_chart(viz.panel([p for p in panels if p], cols=2, row_height=320, revision=v["id"]),
-                    key=f"{PAGE}_live_panel")
+    live_chart(viz.panel([p for p in panels if p], cols=2, row_height=320, revision=v["id"]), key=f"{PAGE}_live_panel")
 
 
 @st.fragment(run_every=POLL_SECONDS if running else None)

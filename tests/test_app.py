@@ -21,8 +21,14 @@ def page(name, **qp):
     return at.run()
 
 
+def live_charts(at):
+    """Figures drawn by the live chart component (pages/_ui/live_chart.py), in page order."""
+    return [json.loads(json.loads(c.proto.json_args)["figure"]) for c in at.get("component_instance")]
+
+
 def charts(at):
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """Every Plotly figure on the page: live charts first, then st.plotly_chart ones."""
+    return live_charts(at) + [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
 def no_errors(at):
@@ -54,7 +60,9 @@ def test_url_reproduces_a_view():
     at = page("pages/1_Data.py", dataset="Movie", method="amema")
     no_errors(at)
     assert at.selectbox(key="data_sb_dataset").value == "Movie"
-    assert at.selectbox(key="data_sb_method").value == "amema"
+    # the Data page has no method picker (controls that do not apply are hidden), but the choice is kept
+    assert at.session_state["app"]["method"] == "amema" and at.query_params["method"] == "amema"
+    assert "data_sb_method" not in [w.key for w in at.sidebar.selectbox]
     assert at.metric[0].value == "7755 × 1869"
     assert "Head labels" in at.markdown[-1].value or any("L0" in m.value for m in at.markdown)
 
@@ -121,7 +129,7 @@ def test_train_amema_finishes_with_charts_results_and_replay():
     assert _wait(lambda: not job.running)
     at.run()
     no_errors(at)
-    live = charts(at)[0]
+    live = live_charts(at)[0]
     titles = [a["text"] for a in live["layout"]["annotations"]]
     assert any("Branch momenta" in t for t in titles)
     assert live["layout"]["uirevision"] == job.id  # zoom and legend state survive redraws of this run
@@ -217,7 +225,7 @@ def test_train_page_other_tasks(task, method, metric):
     no_errors(at)
     table = at.dataframe[0].value
     assert method in table["method"].tolist() and metric in table.columns
-    live = charts(at)[0]
+    live = live_charts(at)[0]
     assert any("Loss terms" in a["text"] for a in live["layout"]["annotations"])
 
 

@@ -57,11 +57,18 @@ def browser():
         b.close()
 
 
+def _live(page):
+    """The live chart component's plot (pages/_ui/live_chart.py draws it inside its own frame)."""
+    return page.frame_locator("iframe").first.locator("#chart")
+
+
 def _points(page):
-    """The last x value (step) drawn in the first training chart (long series are strided, so the number of
+    """The last x value (step) drawn in the live training chart (long series are strided, so the number of
     points drawn can drop while the data grow; the last step cannot)."""
-    return page.evaluate("""() => { const p = document.querySelectorAll('.js-plotly-plot');
-        const fd = p.length ? p[0]._fullData : null;
+    chart = _live(page)
+    if not chart.count():
+        return 0
+    return chart.evaluate("""p => { const fd = p._fullData;
         if (!fd || !fd.length) return 0;
         const xs = fd[fd.length - 1].x || [];
         return xs.length ? Number(xs[xs.length - 1]) : 0; }""")
@@ -163,3 +170,185 @@ def test_study_cells_fill_in(server, browser):
 def _status_text(page):
     m = re.search(r"— (queued|running|done|stopped|failed) ·", page.inner_text("body"))
     return m.group(1) if m else None
+
+
+# ------------------------------------------------------------------------------------------- the classroom
+def _run_id(page):
+    page.wait_for_function("() => location.search.includes('run=')", timeout=30000)
+    return page.url.split("run=")[1].split("&")[0]
+
+
+def _wait_status(page, status, timeout=120000):
+    page.wait_for_function(f"() => /— {status} ·/.test(document.body.innerText)", timeout=timeout)
+
+
+def _start(page, url):
+    page.goto(url)
+    page.get_by_role("button", name="▶ Start").click()
+    return _run_id(page)
+
+
+def _banner(page):
+    return page.locator("[data-testid='stAlert']").filter(has_text="Viewing run").first.inner_text()
+
+
+def test_the_banner_names_the_run_shown_not_the_sidebar(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    rid = _start(page, server + "/Train?method=ldl-kl&syn_n=200&p_epochs=20")
+    _wait_status(page, "done")
+    assert rid in _banner(page) and "ldl-kl" in _banner(page)
+    # switch the sidebar's method: the charts and the banner stay the run's, a note says what Start would train
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Method").click()
+    page.get_by_role("option", name="AMEMA").click()
+    page.wait_for_function("() => document.body.innerText.includes('The controls above now set up another run')",
+                           timeout=30000)
+    banner = _banner(page)
+    assert "ldl-kl" in banner and "amema" not in banner.split("—")[1].lower().split("·")[0]
+    page.close()
+
+
+def test_a_deep_link_to_a_pc_run_restores_its_controls(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(server + "/Train?method=amema&syn_n=200&p_epochs=5")
+    page.get_by_text("+pc (post-compensation)").click()
+    page.get_by_role("button", name="▶ Start").click()
+    rid = _run_id(page)
+    _wait_status(page, "done")
+    page.close()
+    other = browser.new_context().new_page()  # another browser opens the link
+    other.set_viewport_size({"width": 1400, "height": 1400})
+    other.goto(server + f"/Train?dataset=synthetic&syn_n=200&run={rid}")
+    _wait_status(other, "done")
+    assert "amema+pc" in _banner(other)
+    assert other.get_by_role("switch", name="+pc (post-compensation)").is_checked()
+    assert other.get_by_test_id("stSidebar").get_by_role("combobox", name="Method").input_value() == "AMEMA"
+    other.context.close()
+
+
+def _xrange(page):
+    return _live(page).evaluate("p => p.layout && p.layout.xaxis && p.layout.xaxis.range ? p.layout.xaxis.range.slice() : null")
+
+
+def test_a_zoom_survives_three_polls_of_a_running_job(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    _start(page, server + "/Train?method=ldl-kl&p_epochs=5000")
+    page.wait_for_function("() => /— running ·/.test(document.body.innerText)", timeout=30000)
+    t0 = time.time()
+    while _points(page) < 2 and time.time() - t0 < 30:
+        time.sleep(0.25)
+    time.sleep(1.0)
+    # a reader's zoom: drag a box on the first panel (the way a person zooms in Plotly)
+    box = page.frame_locator("iframe").first.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + box["width"] * 0.3, y0 + box["height"] * 0.4, steps=8)
+    page.mouse.up()
+    time.sleep(0.3)
+    zoomed = _xrange(page)
+    assert zoomed is not None
+    last = _points(page)
+    time.sleep(3.5)  # three polls of one second
+    assert _points(page) > last  # the data kept arriving…
+    assert _xrange(page) == pytest.approx(zoomed)  # …and the zoom stayed
+    page.get_by_role("button", name="⏹ Stop").click()
+    _wait_status(page, "stopped", 20000)
+    page.close()
+
+
+def test_the_replay_steps_through_w_and_mu(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    _start(page, server + "/Train?method=amema&syn_n=200&p_epochs=6")
+    _wait_status(page, "done")
+    page.get_by_role("button", name="⏮").click()
+    page.wait_for_function("() => document.body.innerText.includes('Epoch 1 of 6')", timeout=20000)
+
+    def line(e):
+        return next(t for t in page.locator("[data-testid='stMarkdownContainer']").all_inner_texts()
+                    if t.startswith(f"Epoch {e} of 6"))
+
+    first = line(1)
+    assert "w_ns" in first and "mu_ns" in first
+    page.get_by_role("button", name="▶|").click()
+    page.wait_for_function("() => document.body.innerText.includes('Epoch 2 of 6')", timeout=20000)
+    second = line(2)
+    w = [float(re.search(r"w_ns = ([\d.e-]+)", t).group(1)) for t in (first, second)]
+    mu = [float(re.search(r"mu_ns = ([\d.e-]+)", t).group(1)) for t in (first, second)]
+    assert w[0] != w[1] and mu[1] > mu[0]  # the non-dominant momentum climbs, step by step
+    page.close()
+
+
+def test_two_runs_keep_one_colour_each_across_compare(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    for epochs in (5, 9):
+        _start(page, server + f"/Train?method=ldl-kl&syn_n=300&p_epochs={epochs}")
+        _wait_status(page, "done")
+    page.goto(server + "/Compare?syn_n=300")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60000)
+    time.sleep(1.0)
+    colours = page.evaluate("""() => {
+        const out = {};
+        for (const p of document.querySelectorAll('.js-plotly-plot')) {
+            for (const t of p._fullData || []) {
+                if (!t.name || !t.name.startsWith('ldl-kl') || t.showlegend === false) continue;
+                const c = (t.marker && t.type === 'bar') ? t.marker.color : (t.line && t.line.color);
+                (out[t.name] = out[t.name] || new Set()).add(String(c));
+            }
+        }
+        return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v]]));
+    }""")
+    runs = [k for k in colours if "epochs=" in k]
+    assert len(runs) == 2, colours  # labelled by what differs between them
+    assert all(len(colours[r]) == 1 for r in runs), colours  # one colour per run in every chart
+    assert colours[runs[0]] != colours[runs[1]]
+    page.close()
+
+
+def test_a_teaching_page_is_restored_exactly_from_its_url(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(server + "/Soft_labels")
+    page.get_by_test_id("stSlider").first.wait_for(timeout=30000)
+    slider = page.get_by_role("slider", name="β — how fast the label descends")
+    slider.focus()
+    for _ in range(6):
+        slider.press("ArrowRight")  # β 1.0 → 1.3
+    page.wait_for_function("() => location.search.includes('soft_beta=1.3')", timeout=20000)
+    g = page.get_by_role("slider", name="true group g")
+    g.focus()
+    g.press("ArrowRight")
+    page.wait_for_function("() => location.search.includes('soft_g=')", timeout=20000)
+    url = page.url
+    g_value = int(page_value(url, "soft_g"))
+    peak = "() => { const y = Array.from(document.querySelectorAll('.js-plotly-plot')[1]._fullData[0].y);" \
+           " return y.indexOf(Math.max(...y)); }"
+    page.wait_for_function(f"() => ({peak})() === {g_value}", timeout=20000)  # the chart redrew for g
+    matrix = page.evaluate("() => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[1]._fullData[0].y)")
+    page.close()
+    other = browser.new_context().new_page()
+    other.goto(url)
+    other.get_by_test_id("stSlider").first.wait_for(timeout=30000)
+    assert other.get_by_role("slider", name="β — how fast the label descends").input_value() == "1.3"
+    assert other.get_by_role("slider", name="true group g").input_value() == page_value(url, "soft_g")
+    time.sleep(1.0)
+    assert other.evaluate("() => JSON.stringify(document.querySelectorAll('.js-plotly-plot')[1]._fullData[0].y)") \
+        == matrix
+    other.context.close()
+
+
+def page_value(url, key):
+    return url.split(f"{key}=")[1].split("&")[0]
+
+
+def test_another_browser_may_watch_but_not_stop_a_run(server, browser):
+    owner = browser.new_context().new_page()
+    rid = _start(owner, server + "/Train?method=ldl-kl&syn_n=200&p_epochs=3000")
+    _wait_status(owner, "running", 30000)
+    visitor = browser.new_context().new_page()
+    visitor.goto(server + f"/Train?run={rid}&syn_n=200")
+    _wait_status(visitor, "running", 30000)
+    assert visitor.get_by_role("button", name="⏹ Stop").is_disabled()
+    assert owner.get_by_role("button", name="⏹ Stop").is_enabled()
+    owner.get_by_role("button", name="⏹ Stop").click()
+    _wait_status(owner, "stopped", 20000)
+    owner.context.close()
+    visitor.context.close()

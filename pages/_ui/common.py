@@ -88,14 +88,9 @@ def store_problem() -> bool:
     return bool(problem)
 
 
-@st.cache_data(show_spinner="Loading dataset…", max_entries=32)
+@st.cache_data(show_spinner="Loading dataset…", max_entries=6)  # a synthetic set can be 160 MB
 def load_dataset(name: str, syn: tuple[tuple[str, Any], ...] = ()) -> D.Dataset:
     return D.load(name, **dict(syn)) if name == "synthetic" else D.load(name)
-
-
-@st.cache_data(show_spinner="Reading upload…", max_entries=8)
-def load_upload(data: bytes, filename: str) -> D.Dataset:
-    return D.load_bytes(data, filename)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
