@@ -38,11 +38,6 @@ if task != s["task"]:
 T = tasks.get(task)
 
 
-def widget_default(key: str, value):
-    """A widget's value argument only when the session has none (no double source of truth)."""
-    return None if key in ss else value
-
-
 # ---------------------------------------------------------------- the next run: task, data, method
 task_cfg: dict = {}
 if task == "ldl":  # label distributions take dataset, protocol and method from the sidebar
@@ -52,13 +47,12 @@ if task == "ldl":  # label distributions take dataset, protocol and method from 
 else:
     names = tasks.methods(task)
     c = st.columns(2 + len(T.options))
-    key = f"{PAGE}_{task}_method"
-    method = c[0].selectbox("method", names, index=widget_default(key, names.index(T.default_method)), key=key,
-                            format_func=lambda m: REGISTRY[m].title.split(" — ")[0])
-    key = f"{PAGE}_{task}_data"
-    ds_name = c[1].selectbox("data", list(T.datasets), index=widget_default(key, 0), key=key)
-    opts = {p.name: ui.param_widget(p, ss.get(f"{PAGE}_{task}_{p.name}", p.default), key=f"{PAGE}_{task}_{p.name}",
-                                    container=c[2 + i]) for i, p in enumerate(T.options)}
+    method = ui.control("select", "method", f"{PAGE}_{task}_method", T.default_method, container=c[0], options=names,
+                        format_func=lambda m: REGISTRY[m].title.split(" — ")[0])
+    ds_name = ui.control("select", "data", f"{PAGE}_{task}_data", list(T.datasets)[0], container=c[1],
+                         options=list(T.datasets))
+    opts = {p.name: ui.param_control(p, f"{PAGE}_{task}_{p.name}", container=c[2 + i])
+            for i, p in enumerate(T.options)}
     entry = REGISTRY[method]
     task_cfg = dict(task=task, dataset=ds_name, **opts, **T.run_extras(opts))
     st.markdown(f"**{entry.title}**  \n{T.blurb}")
@@ -73,33 +67,31 @@ with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
 ui.params_to_url(schema, values)
 c = st.columns([2, 1, 1, 1])
-key = f"{PAGE}_folds_{task}"
-folds = c[0].multiselect(f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", list(range(T.default_folds)),
-                         default=widget_default(key, [0]), key=key)
-pc = c[1].toggle("+pc (post-compensation)", key=f"{PAGE}_pc", disabled=task != "ldl",
-                 help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
-seed = c[2].number_input("seed", 0, 10**6, widget_default(f"{PAGE}_seed", 0), key=f"{PAGE}_seed")
+folds = ui.control("multiselect", f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", f"{PAGE}_folds_{task}",
+                   [0], container=c[0], cast=int, options=list(range(T.default_folds)))
+pc = ui.control("toggle", "+pc (post-compensation)", f"{PAGE}_pc", False, container=c[1], disabled=task != "ldl",
+                help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
+seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[2], min_value=0, max_value=10**6)
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
-device = c[3].selectbox("device", devices, key=f"{PAGE}_device")
+device = ui.control("select", "device", f"{PAGE}_device", "auto", container=c[3], options=devices)
 c = st.columns([2, 2, 2, 2])
 if len(T.select_rules) > 1:  # tasks with validation data choose a rule
-    rules = list(SEL.RULES)
-    select = c[0].selectbox("model selection", rules, index=widget_default(f"{PAGE}_select", rules.index(SEL.DEFAULT)),
-                            key=f"{PAGE}_select", format_func=lambda r: f"{r} — {SEL.RULES[r]}",
-                            help="which epoch's weights are reported; the validation samples come from the "
-                                 "imbalanced training part, so plain validation KL favours the training prior")
+    select = ui.control("select", "model selection", f"{PAGE}_select", SEL.DEFAULT, container=c[0],
+                        options=list(SEL.RULES), format_func=lambda r: f"{r} — {SEL.RULES[r]}",
+                        help="which epoch's weights are reported; the validation samples come from the "
+                             "imbalanced training part, so plain validation KL favours the training prior")
 else:
     select = "last"
     c[0].caption("Model selection: the last epoch (this task has no validation data).")
-diagnostic = c[1].toggle("record the test curve (diagnostic)", key=f"{PAGE}_diag",
-                         help="test metrics every epoch, drawn against validation; never used for selection")
-pace = c[2].select_slider("pace (for a class)", PACES, value=widget_default(f"{PAGE}_pace", 0.0), key=f"{PAGE}_pace",
-                          format_func=lambda v: "full speed" if v == 0 else f"≥ {v:g} s / epoch",
-                          help="sleeps between epochs so a class can watch the curves move; the results are "
-                               "exactly those of a full-speed run")
-x_axis = c[3].selectbox("x axis", list(viz.X_AXES), format_func=viz.X_AXES.get, key=f"{PAGE}_x",
-                        help="as in TensorBoard: optimiser step, epoch, seconds since the start, or clock time")
-
+diagnostic = ui.control("toggle", "record the test curve (diagnostic)", f"{PAGE}_diag", False, container=c[1],
+                        help="test metrics every epoch, drawn against validation; never used for selection")
+pace = ui.control("select_slider", "pace (for a class)", f"{PAGE}_pace", 0.0, container=c[2], cast=float,
+                  options=PACES, format_func=lambda v: "full speed" if v == 0 else f"≥ {v:g} s / epoch",
+                  help="sleeps between epochs so a class can watch the curves move; the results are "
+                       "exactly those of a full-speed run")
+x_axis = ui.control("select", "x axis", f"{PAGE}_x", list(viz.X_AXES)[0], container=c[3], options=list(viz.X_AXES),
+                    format_func=viz.X_AXES.get,
+                    help="as in TensorBoard: optimiser step, epoch, seconds since the start, or clock time")
 
 def planned_config():
     """The config Start would submit (None when no data is chosen yet)."""
@@ -167,7 +159,8 @@ if start and planned:
         ui.sync_url()
         st.rerun()
 
-smoothing = st.slider("Smoothing (the raw line stays faint underneath)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
+smoothing = ui.control("slider", "Smoothing (the raw line stays faint underneath)", f"{PAGE}_smooth", 0.6,
+                       min_value=0.0, max_value=0.99, step=0.01)
 
 
 # ---------------------------------------------------------------- the run on view

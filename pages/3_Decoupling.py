@@ -81,8 +81,8 @@ with ui.friendly_errors("Decoupling"):
     st.subheader("The identity, live")
     runs = ui.finished_runs_for(ds)
     run_opts = ["move the logits"] + [f"{r['id']} · {', '.join(r['methods'][-1:])}" for r in runs]
-    how = st.selectbox("Prediction p", run_opts, key=f"{PAGE}_pred_src",
-                       help="a finished run's prediction is available for samples of its test folds")
+    how = ui.control("select", "Prediction p", f"{PAGE}_pred_src", run_opts[0], options=run_opts,
+                     help="a finished run's prediction is available for samples of its test folds")
     z = np.zeros(C)
     run_pred = None
     if how == "move the logits":

@@ -60,9 +60,10 @@ with ui.friendly_errors("Comparing runs"):
                    "the same folds (runs stopped early have none).")
     else:
         c1, c2 = st.columns([1, 3])
-        fold = c1.selectbox("fold", folds, key=f"{PAGE}_fold")
+        fold = ui.control("select", "fold", f"{PAGE}_fold", folds[0], container=c1, options=folds, cast=int)
         idx0 = preds[chosen[0]][(method_of[chosen[0]], fold)][0]
-        pos = int(c1.number_input("test sample (position in the fold)", 0, len(idx0) - 1, 0, key=f"{PAGE}_pos"))
+        pos = int(ui.control("number", "test sample (position in the fold)", f"{PAGE}_pos", 0, container=c1,
+                             min_value=0, max_value=len(idx0) - 1))
         sample = int(idx0[pos])
         bars = {"true": ds.Y[sample]}
         for r in chosen:
@@ -103,8 +104,10 @@ with ui.friendly_errors("Comparing runs"):
     # ------------------------------------------------------------ every logged curve, overlaid
     st.subheader("Curves")
     c = st.columns([2, 2, 3])
-    smoothing = c[0].slider("Smoothing (raw line kept faint)", 0.0, 0.99, 0.6, 0.01, key=f"{PAGE}_smooth")
-    x_axis = c[1].selectbox("x axis", list(viz.X_AXES), format_func=viz.X_AXES.get, key=f"{PAGE}_x")
+    smoothing = ui.control("slider", "Smoothing (raw line kept faint)", f"{PAGE}_smooth", 0.6, container=c[0],
+                           min_value=0.0, max_value=0.99, step=0.01)
+    x_axis = ui.control("select", "x axis", f"{PAGE}_x", list(viz.X_AXES)[0], container=c[1], options=list(viz.X_AXES),
+                        format_func=viz.X_AXES.get)
     ep_rows, st_rows = [], []
     for r in chosen:
         for e in views[r]["events"]:

@@ -210,6 +210,21 @@ def test_compare_page_overlays_runs():
     no_errors(at)
 
 
+def test_train_page_controls_come_from_and_go_to_the_url():
+    at = page("pages/2_Train.py", task="dir", train_dir_groups="20", train_seed="3", train_pace="0.25",
+              train_dir_method="group-soft")
+    no_errors(at)
+    assert at.selectbox(key="train_dir_method").value == "group-soft"
+    assert at.slider(key="train_dir_groups").value == 20 and at.number_input(key="train_seed").value == 3
+    assert at.select_slider(key="train_pace").value == 0.25
+    at.number_input(key="train_seed").set_value(7).run()
+    assert at.query_params["train_seed"] == "7" and at.query_params["train_dir_groups"] == "20"
+    # a value that does not fit is refused with a message, the control keeps its default
+    at = page("pages/2_Train.py", train_seed="-4", train_x="nonsense")
+    assert any("train_seed" in w.value for w in at.warning) and any("train_x" in w.value for w in at.warning)
+    assert at.number_input(key="train_seed").value == 0
+
+
 @pytest.mark.parametrize("task,method,metric", [("dir", "group-soft", "group_acc"), ("lt", "lade", "acc_few")])
 def test_train_page_other_tasks(task, method, metric):
     from pages._ui.common import registry

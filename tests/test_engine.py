@@ -1,6 +1,7 @@
 """The one engine: determinism, the event schema, stop, early checks, and every study stacked (M models as one
 computation) against the same models trained one at a time."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,6 +24,18 @@ def test_deterministic_for_a_seed(tiny):
     ka = [r["kl"] for r in a]
     assert ka == [r["kl"] for r in b]
     assert ka != [r["kl"] for r in c]
+
+
+def test_classroom_pace_slows_a_run_without_changing_its_numbers(tiny):
+    cfg = dict(dataset="synthetic", methods=["amema"], folds=5, fold_ids=[0], settings={"amema": {"epochs": 6}})
+    t0 = time.perf_counter()
+    fast = runner.run(dict(cfg), tiny)
+    t_fast = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    slow = runner.run(dict(cfg, pace=0.25), tiny)
+    t_slow = time.perf_counter() - t0
+    assert [r["kl"] for r in slow] == [r["kl"] for r in fast]  # bit-identical results
+    assert t_slow >= 6 * 0.25 > t_fast  # every epoch lasted at least the pace
 
 
 def test_events_follow_one_schema(tiny):

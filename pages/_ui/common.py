@@ -276,6 +276,21 @@ def param_widget(p: Param, value: Any, key: str, container=st) -> Any:
                                         format="%.4g", key=key, help=p.help))
 
 
+def param_control(p: Param, key: str, container=None) -> Any:
+    """A declared parameter as a URL-backed control (`control`): ?<key>=<value> restores it."""
+    kw: dict[str, Any] = dict(container=container, help=p.help)
+    if p.kind == "bool":
+        return bool(control("toggle", p.name, key, bool(p.default), **kw))
+    if p.kind == "choice":
+        return control("select", p.name, key, p.default, options=list(p.choices), cast=type(p.default), **kw)
+    lo, hi, cast = p.min, p.max, (int if p.kind == "int" else float)
+    bounds = dict(min_value=cast(lo) if lo is not None else None, max_value=cast(hi) if hi is not None else None)
+    if lo is not None and hi is not None and p.step and not p.log and (hi - lo) / p.step <= 400:
+        return cast(control("slider", p.name, key, cast(p.default), cast=cast, step=cast(p.step), **bounds, **kw))
+    extra = dict(step=int(p.step or 1)) if cast is int else dict(format="%.4g")
+    return cast(control("number", p.name, key, cast(p.default), cast=cast, **bounds, **extra, **kw))
+
+
 @contextmanager
 def friendly_errors(what: str = "") -> Iterator[None]:
     """Show bad input or a failed computation as a message; the page stays usable (no stack trace)."""
