@@ -2,7 +2,7 @@
 job. Prints how many jobs ran at once and how many waited in the queue, the server's peak memory, and whether
 any page showed an error.
 
-    python bench/stress.py                 # 6 sessions, about 1–2 minutes on 2 CPU cores
+    python bench/stress.py                 # 6 sessions, LDL-KL 2000 epochs each: about a minute on 2 CPU cores
     python bench/stress.py --sessions 12 --epochs 400
 
 Needs Debian's chromium (`apt-get install chromium`); talks to 127.0.0.1 only.
@@ -55,7 +55,7 @@ def statuses(runs: Path) -> dict[str, str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=6)
-    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--epochs", type=int, default=2000, help="long enough that the jobs overlap")
     ap.add_argument("--timeout", type=float, default=300)
     a = ap.parse_args(argv)
     if not os.path.exists(CHROMIUM):
@@ -78,7 +78,17 @@ def main(argv=None) -> int:
         except OSError:
             time.sleep(0.25)
     base_rss = rss_mb(server.pid)
-    peak_rss, peak_running, peak_queued, errors = base_rss, 0, 0, []
+    t_start = time.time()
+    peak = dict(rss=base_rss, running=0, queued=0)
+
+    def sample() -> dict[str, str]:
+        st = statuses(runs)
+        peak["running"] = max(peak["running"], sum(v == "running" for v in st.values()))
+        peak["queued"] = max(peak["queued"], sum(v == "queued" for v in st.values()))
+        peak["rss"] = max(peak["rss"], rss_mb(server.pid))
+        return st
+
+    errors: list[str] = []
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -89,14 +99,12 @@ def main(argv=None) -> int:
                 page.goto(f"{url}/Train?method=ldl-kl&syn_n=400&p_epochs={a.epochs}&p_log_every=5")
                 page.get_by_role("button", name="▶ Start").click()
                 pages.append(page)
+                sample()
             for page in pages:
                 page.wait_for_function("() => location.search.includes('run=')", timeout=60000)
             t1 = time.time()
             while time.time() - t1 < a.timeout:
-                st = statuses(runs)
-                peak_running = max(peak_running, sum(v == "running" for v in st.values()))
-                peak_queued = max(peak_queued, sum(v == "queued" for v in st.values()))
-                peak_rss = max(peak_rss, rss_mb(server.pid))
+                st = sample()
                 if len(st) == a.sessions and all(v in ("done", "failed", "stopped") for v in st.values()):
                     break
                 time.sleep(0.5)
@@ -111,9 +119,9 @@ def main(argv=None) -> int:
     print(f"{a.sessions} browser sessions, one server (ILDL_MAX_JOBS={os.environ.get('ILDL_MAX_JOBS', 'default')}, "
           f"{os.cpu_count()} cores), LDL-KL {a.epochs} epochs each")
     print(f"jobs: {len(final)} submitted, {sum(v == 'done' for v in final.values())} done, "
-          f"{sum(v == 'failed' for v in final.values())} failed; at most {peak_running} running at once, "
-          f"at most {peak_queued} queued")
-    print(f"server RSS: {base_rss:.0f} MB at start, peak {peak_rss:.0f} MB")
+          f"{sum(v == 'failed' for v in final.values())} failed; at most {peak['running']} running at once, "
+          f"at most {peak['queued']} queued; {time.time() - t_start:.0f} s in all")
+    print(f"server RSS: {base_rss:.0f} MB at start, peak {peak['rss']:.0f} MB")
     print("page errors: " + ("none" if not errors else "; ".join(errors)))
     print(f"reproduce: python bench/stress.py --sessions {a.sessions} --epochs {a.epochs}")
     return 1 if errors or any(v == "failed" for v in final.values()) else 0
