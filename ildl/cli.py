@@ -7,13 +7,11 @@ opens in the app's Compare page; `--no-save` skips that.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
 from . import data as D
 from . import events as E

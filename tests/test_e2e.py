@@ -231,7 +231,7 @@ def _xrange(page):
 
 def test_a_zoom_survives_three_polls_of_a_running_job(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    _start(page, server + "/Train?method=ldl-kl&p_epochs=5000")
+    _start(page, server + "/Train?method=ldl-kl&p_epochs=5000&train_pace=0.05")
     page.wait_for_function("() => /— running ·/.test(document.body.innerText)", timeout=30000)
     t0 = time.time()
     while _points(page) < 2 and time.time() - t0 < 30:
@@ -341,7 +341,7 @@ def page_value(url, key):
 
 def test_another_browser_may_watch_but_not_stop_a_run(server, browser):
     owner = browser.new_context().new_page()
-    rid = _start(owner, server + "/Train?method=ldl-kl&syn_n=200&p_epochs=3000")
+    rid = _start(owner, server + "/Train?method=ldl-kl&syn_n=200&p_epochs=3000&train_pace=0.1")  # paced: still running when checked
     _wait_status(owner, "running", 30000)
     visitor = browser.new_context().new_page()
     visitor.goto(server + f"/Train?run={rid}&syn_n=200")

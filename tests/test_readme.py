@@ -23,3 +23,43 @@ def test_readme_method_example_runs(tiny):
     finally:
         REGISTRY.pop("ldl-l2", None)
         assert methods_pkg.REGISTRY is REGISTRY
+
+
+def _lesson_links():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Teaching with the lab", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"\| `(/[A-Za-z_]+(?:\?[^`]*)?)` \|", section)
+
+
+def test_the_lesson_path_has_a_link_per_page():
+    pages = {link.split("?")[0] for link in _lesson_links()}
+    assert pages == {"/Data", "/Decoupling", "/Soft_labels", "/Train", "/Ablation", "/Compare", "/Label_shift"}
+
+
+def test_every_lesson_link_opens_its_view():
+    """Each link of the README's lesson opens its page with every URL value taken (no 'Ignoring …' message)."""
+    from urllib.parse import parse_qsl
+
+    from streamlit.testing.v1 import AppTest
+
+    files = {p.stem.split("_", 1)[1]: p for p in (ROOT / "pages").glob("[0-9]_*.py")}
+    for link in _lesson_links():
+        path, _, query = link.partition("?")
+        at = AppTest.from_file(str(files[path.lstrip("/")]), default_timeout=60)
+        qs = dict(parse_qsl(query))
+        for k, v in qs.items():
+            at.query_params[k] = v
+        at.run()
+        assert not at.exception, (link, [e.value for e in at.exception])
+        assert not at.error, (link, [e.value for e in at.error])
+        assert not [w.value for w in at.warning if "Ignoring" in w.value], link
+        for k, v in qs.items():  # the view keeps what the link asked for (a default may drop out of the URL)
+            got = at.query_params.get(k)
+            assert got is None or got == v or _same_number(got, v), (link, k, got)
+
+
+def _same_number(a, b):
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False

@@ -7,7 +7,6 @@ import numpy as np
 
 from .. import longtail as LT
 from ..config import Param
-from ..methods.longtail import adjust
 from .base import Fold, Task
 
 METRICS = ("acc", "acc_many", "acc_medium", "acc_few")
