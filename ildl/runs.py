@@ -236,8 +236,9 @@ class RunStore:
         except (OSError, UnicodeDecodeError, ValueError):
             return ""
 
-    def predictions(self, run_id: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
-        """(method or configuration, fold) → (test indices (n,), predictions (n, …)); unreadable files skipped."""
+    def _pred_arrays(self, run_id: str, a: str, b: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+        """(method or configuration, fold) → (arrays `a`, `b`) from pred/<key>__f<fold>.npz, no pickles; a file
+        that is damaged or lacks them is skipped (it costs its view, not the page)."""
         out = {}
         try:
             d = self.path(run_id) / "pred"
@@ -245,25 +246,23 @@ class RunStore:
         except (OSError, ValueError):
             return out
         for p in files:
-            method, _, fold = p.stem.rpartition("__f")
+            key, _, fold = p.stem.rpartition("__f")
             try:
                 with np.load(p, allow_pickle=False) as z:
-                    idx, pred = z["idx"], z["pred"]
-                if idx.ndim != 1 or len(idx) != len(pred):
-                    continue
-                out[(method, int(fold))] = (idx, pred)
-            except Exception:  # a damaged prediction file costs its sample view, not the page
+                    if a in z.files and b in z.files:
+                        out[(key, int(fold))] = (z[a], z[b])
+            except Exception:  # noqa: BLE001 — anything a damaged file raises
                 continue
         return out
 
+    def predictions(self, run_id: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+        """(method or configuration, fold) → (test indices (n,), predictions (n, …))."""
+        return {k: (idx, pred) for k, (idx, pred) in self._pred_arrays(run_id, "idx", "pred").items()
+                if idx.ndim == 1 and len(idx) == len(pred)}
+
     def groups(self, run_id: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
         """(configuration, fold) → (predicted groups, true groups) of an imbalanced-regression run."""
-        out = {}
-        try:
-            d = self.path(run_id) / "pred"
-            files = sorted(d.glob("*.npz")) if d.is_dir() else []
-        except (OSError, ValueError):
-            return out
+        return self._pred_arrays(run_id, "g_pred", "g_true")
         for p in files:
             key, _, fold = p.stem.rpartition("__f")
             try:
