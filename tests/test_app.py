@@ -219,6 +219,13 @@ def test_train_page_controls_come_from_and_go_to_the_url():
     assert at.select_slider(key="train_pace").value == 0.25
     at.number_input(key="train_seed").set_value(7).run()
     assert at.query_params["train_seed"] == "7" and at.query_params["train_dir_groups"] == "20"
+    # emptying a control (the ⊗ of a number box or select) brings back its default, not None
+    at.number_input(key="train_seed").set_value(None).run()
+    no_errors(at)
+    assert at.number_input(key="train_seed").value == 0 and "train_seed" not in at.query_params
+    at.selectbox(key="train_x").set_value(None).run()
+    no_errors(at)
+    assert at.selectbox(key="train_x").value == "step"
     # a value that does not fit is refused with a message, the control keeps its default
     at = page("pages/2_Train.py", train_seed="-4", train_x="nonsense")
     assert any("train_seed" in w.value for w in at.warning) and any("train_x" in w.value for w in at.warning)

@@ -197,6 +197,11 @@ def params_to_url(schema, values: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- page controls mirrored in the URL
+def _refill(key: str, default: Any) -> None:
+    if st.session_state.get(key) is None:
+        st.session_state[key] = default
+
+
 def control(kind: str, label: str, key: str, default: Any, *, container=None, cast=None, url: bool = True,
             **kw: Any) -> Any:
     """A widget whose value lives in the URL as ?<key>=…, so a link restores the exact view. On the session's
@@ -223,6 +228,10 @@ def control(kind: str, label: str, key: str, default: Any, *, container=None, ca
         except (ValueError, TypeError):
             st.warning(f"Ignoring {key}={qp.get(key)!r} from the URL: not a valid value.")
     seeded = key in ss
+    if kind not in ("multiselect", "toggle") and "on_change" not in kw:
+        # seeded widgets are drawn with value=None (the session holds the value), which lets a reader clear them
+        # (the ⊗ in a number box or select); an emptied control goes back to its default instead of to None
+        kw.update(on_change=_refill, args=(key, default))
     if kind == "slider":
         v = container.slider(label, value=None if seeded else default, key=key, **kw)
     elif kind == "number":
@@ -242,6 +251,8 @@ def control(kind: str, label: str, key: str, default: Any, *, container=None, ca
         v = container.multiselect(label, opts, default=None if seeded else list(default), key=key, **kw)
     else:
         v = container.text_input(label, value=None if seeded else default, key=key, **kw)
+    if v is None and kind not in ("multiselect", "toggle"):
+        v = default
     if url:
         if (list(v) if kind == "multiselect" else v) == (list(default) if kind == "multiselect" else default):
             if key in qp:
