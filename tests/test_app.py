@@ -303,3 +303,21 @@ def test_data_page_thumbnails_pick_a_dataset():
     no_errors(at)
     assert at.selectbox(key="data_sb_dataset").value == "Movie" and at.query_params["dataset"] == "Movie"
     assert at.metric[0].value == "7755 × 1869"
+
+
+def test_live_chart_falls_back_to_plotly_chart_without_a_writable_temp_dir(tmp_path, monkeypatch):
+    import importlib
+    import tempfile
+
+    import pages._ui.live_chart as LC
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(blocker))  # mkdir under a file fails
+    try:
+        importlib.reload(LC)
+        assert LC._component is None  # the page still draws its charts, with st.plotly_chart
+    finally:
+        monkeypatch.undo()
+        importlib.reload(LC)
+    assert LC._component is not None

@@ -16,6 +16,7 @@ from pathlib import Path
 import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
+import streamlit as st
 import streamlit.components.v1 as components
 
 HTML = Path(__file__).resolve().parent.parent.parent / "assets" / "live_chart" / "index.html"
@@ -35,11 +36,17 @@ def _build() -> Path:
     return d
 
 
-_component = components.declare_component("ildl_live_chart", path=str(_build()))
+try:
+    _component = components.declare_component("ildl_live_chart", path=str(_build()))
+except OSError:  # no writable temp dir: plain st.plotly_chart (the zoom is then lost on each poll)
+    _component = None
 
 
 def live_chart(fig: go.Figure, key: str, height: int | None = None) -> None:
     """Draw `fig` (give it layout.uirevision = what identifies its data, e.g. the run id) and keep the reader's
     interaction state across redraws of the same revision."""
+    if _component is None:
+        st.plotly_chart(fig, key=key)
+        return
     _component(figure=pio.to_json(fig, validate=False), height=int(height or fig.layout.height or 400), key=key,
                default=None)
