@@ -109,3 +109,21 @@ def relative_to(means: dict[str, dict[str, float]], reference: str = "uniform",
     u = means[reference]
     return {name: {m: (u[m] / v[m] if LOWER_IS_BETTER[m] else v[m] / u[m]) for m in metrics}
             for name, v in means.items()}
+
+
+def dk_profile(preds: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], Y: np.ndarray) -> "pd.DataFrame":
+    """Per (method, d_k bin): the test kl and its two parts, pooled over a run's saved test predictions
+    ((method, fold) → (test indices, predictions), `RunStore.predictions`) against the dataset's Y (n, C)."""
+    import pandas as pd
+
+    from .metrics import by_dominant_degree
+
+    rows = []
+    for m in dict.fromkeys(k[0] for k in preds):
+        parts = [(idx, p) for (mm, _), (idx, p) in preds.items() if mm == m and p.ndim == 2 and p.shape[1] == Y.shape[1]]
+        if not parts or any(int(idx.max(initial=-1)) >= len(Y) for idx, _ in parts):
+            continue
+        idx = np.concatenate([i for i, _ in parts])
+        p = np.concatenate([q for _, q in parts]).astype(np.float64)
+        rows += [dict(method=m, **b) for b in by_dominant_degree(Y[idx], p)]
+    return pd.DataFrame(rows)

@@ -96,6 +96,8 @@ COMMON: dict[str, tuple[Param, ...]] = {
         Param("weight_decay", "float", 1e-2, "weight decay (AdamW's default)", 0.0, 1.0),
         Param("hidden", "int", 100, "hidden width of every MLP", 4, 2048, 1),
         Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
+        Param("la_tau", "float", 0.0, "logit adjustment τ (spec §3b): train on z + τ·log p_s, predict with z + log p_t "
+              "(p_s the training prior, p_t uniform unless given); 0 = off, the '+la' names set 1", 0.0, 2.0, 0.1),
     ),
     # imbalanced regression (Group-DIR and its baselines)
     "dir": (

@@ -202,19 +202,21 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
             emit(E.make("fold", r.job.tag, metrics={}, rows=[], best_epochs=r.best_epochs, seconds=seconds,
                         stopped=True))
         return out
-    outs = {}
+    outs, vals = {}, {}
     final = P.copy() if any(r != "last" for r in rules) else None
+    want_val = val is not None and any(j.spec.shrink for j in jobs)  # +shrink chooses λ on validation outputs
     for r in rules:
         if r != "last":
             P.assign(best[r]["params"], range(M))
         outs[r] = _per_model(method.predict(P, te.all()[0]), te.n)
+        vals[r] = _per_model(method.predict(P, val.all()[0]), n_val) if want_val else [None] * M
         if final is not None:
             P.assign(final, range(M))
     results = []
     for i, j in enumerate(jobs):
         rows, pred, extra = [], None, {}
         for r in rules:
-            for row in task.evaluate(j.fold, outs[r][i], j.cfg, pc=j.spec.pc):
+            for row in task.evaluate(j.fold, outs[r][i], j.cfg, pc=j.spec.pc, shrink_to=j.spec.shrink, val=vals[r][i]):
                 if pred is None:
                     pred = row.get("_pred")
                     extra = {k[1:]: v for k, v in row.items() if k.startswith("_") and k != "_pred"}

@@ -183,4 +183,13 @@ def imbalance_sentence(rep: dict, labels: list[str]) -> str:
     if not head and share > 0.5:
         text += (" Mass and dominance disagree: each sample spreads its degree over every label, so a label can "
                  "dominate most samples without holding 10× the mass of the rarest.")
+    tr = mass / max(mass.sum(), 1e-300)
+    te = np.asarray(rep["test_mass"], np.float64)
+    te = te / max(te.sum(), 1e-300)
+    a, b = int(tr.argmax()), int(te.argmax())
+    text += (f" Share of the label mass, training → untouched test folds: "
+             + ", ".join(f"{labels[j]} {tr[j]:.2f} → {te[j]:.2f}" for j in range(len(labels))) + ".")
+    if a != b:
+        text += (f" The training mass centres on **{labels[a]}**, the test mass on **{labels[b]}**: a model that "
+                 "copies the training prior is wrong on the test folds before it reads a feature.")
     return text

@@ -385,3 +385,47 @@ def thumbnail(Y: np.ndarray, height: int = 72, width: int = 96) -> np.ndarray:
     lo = np.floor(v).astype(int).clip(0, len(_VIRIDIS) - 2)
     t = (v - lo)[..., None]
     return ((1 - t) * _VIRIDIS[lo] + t * _VIRIDIS[lo + 1]).astype(np.uint8)
+
+
+DECOMPOSITION = ("kl", "kl_dominant", "kl_nondominant", "prior_gap", "dominant_acc")
+
+
+def decomposition_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """method (and rule) → mean of the test KL, its two parts, the prior gap and the dominant-label accuracy."""
+    df = pd.DataFrame(rows)
+    if df.empty or any(c not in df for c in DECOMPOSITION):
+        return pd.DataFrame()
+    df["select"] = df["select"].fillna("-") if "select" in df else "-"
+    out = df.groupby(["method", "select"], sort=False)[list(DECOMPOSITION)].mean().reset_index()
+    out.insert(2, "folds", df.groupby(["method", "select"], sort=False).size().to_numpy())
+    return out.round(4)
+
+
+def error_sources(table: pd.DataFrame, height: int = 360) -> go.Figure:
+    """Each method's test KL as a stacked bar, dominant degree + non-dominant shape (they add up to it), with
+    the label-prior gap KL(ȳ‖p̄) as a diamond (≤ the KL by convexity: the share of it the mean prediction already
+    misses)."""
+    names = [m if s == "-" else f"{m} ({s})" for m, s in zip(table["method"], table["select"])]
+    fig = go.Figure([
+        go.Bar(x=names, y=table["kl_dominant"], name="dominant degree KL(b‖b′)", marker_color=color(0)),
+        go.Bar(x=names, y=table["kl_nondominant"], name="non-dominant shape (1 − d_k)·KL(D̂‖p̂)", marker_color=color(3)),
+        go.Scatter(x=names, y=table["prior_gap"], name="label prior KL(ȳ‖p̄)", mode="markers",
+                   marker=dict(symbol="diamond", size=11, color="black")),
+    ])
+    fig.update_layout(barmode="stack", title="Where the test KL comes from", height=height, yaxis_title="nats",
+                      margin=dict(t=40, b=30), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def dk_profile(profile: pd.DataFrame, part: str = "kl", height: int = 330) -> go.Figure:
+    """Mean test error per d_k bin, one line per method (constant predictors dashed)."""
+    fig = go.Figure()
+    for i, (m, g) in enumerate(profile.groupby("method", sort=False)):
+        mid = (g["lo"] + g["hi"]) / 2
+        fig.add_trace(go.Scatter(x=mid, y=g[part], mode="lines+markers", name=m, customdata=g["n"],
+                                 hovertemplate="d_k %{x:.2f}: %{y:.4f} (%{customdata} samples)",
+                                 line=dict(color=color(i), dash="dash" if m in ("uniform", "train_mean", "test_mean")
+                                           else "solid")))
+    fig.update_layout(title=f"Test {part} by the true dominant degree d_k", height=height, xaxis_title="d_k (bin centre)",
+                      yaxis_title="nats", margin=dict(t=40, b=30), legend=dict(orientation="h", y=-0.25))
+    return fig

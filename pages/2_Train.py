@@ -11,7 +11,7 @@ from ildl.methods import REGISTRY
 from ildl.runs import dumps
 from ildl.verdict import verdicts
 from pages._ui import common as ui
-from pages._ui import replay
+from pages._ui import diagnosis, regime, replay
 from pages._ui.live_chart import live_chart
 
 PAGE = "train"
@@ -244,6 +244,10 @@ def live(run_id: str) -> None:
                      hide_index=True)
         for line in verdicts(v["rows"], task_):
             st.markdown(line)
+        if task_ == "ldl":
+            ds_ = ui.current_dataset() if v["config"].get("dataset") == s["dataset"] else None
+            diagnosis.panel(f"{PAGE}_diag_{v['id']}", v["rows"], [v["id"]] if status == "done" else [],
+                            Y=ds_.Y if ds_ is not None else None)
     if running and status not in ("queued", "running"):
         st.rerun()  # one full rerun when the job ends: stops the timer, enables Start, draws the replay
 
@@ -257,6 +261,11 @@ else:
 # ---------------------------------------------------------------- replay (its own fragment: play, pause, step)
 if view and view.get("config") and not running and not view["config"].get("study"):
     replay.panel(PAGE, view, x_axis)
+
+# ---------------------------------------------------------------- the decoupling regime (label distributions)
+if task == "ldl":
+    with st.expander("Where decoupling helps: plain KL vs the decoupled loss, learning curves of both error parts"):
+        regime.panel(PAGE)
 
 # ---------------------------------------------------------------- saved runs
 with st.expander("Saved runs (kept on disk across refreshes and restarts)"):

@@ -7,6 +7,7 @@ import torch
 from ildl import viz
 from ildl.decouple import attenuation_curve, decouple, identity_terms
 from pages._ui import common as ui
+from pages._ui import regime
 
 PAGE = "dec"
 
@@ -156,3 +157,6 @@ with ui.friendly_errors("Decoupling"):
                                   xaxis="1 − d_k"), key=f"{PAGE}_w_train")
     st.caption("Each sample's non-dominant labels reach a plain-KL model only through this factor: the lower the "
                "histogram sits, the less the model learns about anything but the dominant label.")
+
+    st.subheader("Does it pay off? Learning curves in the decoupling regime")
+    regime.panel(PAGE)

@@ -12,6 +12,7 @@ from ..config import Param, resolve
 from ..metrics import CONSTANT_PREDICTORS
 from .amema import AMEMA
 from .base import Batch, Method
+from .dec_kl import DecoupledKL
 from .dildl import DILDL
 from .groupdir import GroupDIR, Regression
 from .ldl_kl import LDLKL
@@ -64,6 +65,7 @@ def register(name: str, cls: type[Method], title: str = "", **preset: Any) -> En
 
 # label-distribution learning (task ldl)
 register("ldl-kl", LDLKL)
+register("dec-kl", DecoupledKL)
 register("ofr-fl", OFRFL)
 register("ofr-cb", OFRCB)
 register("ofr-db", OFRDB)
@@ -84,15 +86,29 @@ register("balanced-softmax", LTClassifier, "Balanced softmax — CE(f + log n_y)
 register("lade", LTClassifier, "LADE — CE(f + log p_s) + α·L_LADE", kind="lade")
 
 
+# Name modifiers of label-distribution methods (spec §3, §3b), in the order a canonical name writes them.
+MODIFIERS: dict[str, str] = {
+    "+la": "logit-adjusted training: z + τ·log p_s in the loss (la_tau = 1 unless set), predictions for p_t",
+    "+pc": "post-compensation: logits + log p_t − log p_s at prediction time",
+    "+shrink": "shrinkage toward p_t, its strength λ chosen on the label-balanced validation KL",
+}
+
+
 @dataclass(frozen=True)
 class MethodSpec:
-    """A parsed method name: `amema+pc` → entry 'amema' with post-compensation; constants have no entry."""
+    """A parsed method name: `amema+la+shrink` → entry 'amema', logit-adjusted, shrunk; constants have no entry."""
     base: str
     pc: bool = False
+    la: bool = False
+    shrink: bool = False
 
     @property
     def name(self) -> str:
-        return self.base + ("+pc" if self.pc else "")
+        return self.base + "".join(m for m, on in (("+la", self.la), ("+pc", self.pc), ("+shrink", self.shrink)) if on)
+
+    @property
+    def modifiers(self) -> tuple[str, ...]:
+        return tuple(m for m, on in (("+la", self.la), ("+pc", self.pc), ("+shrink", self.shrink)) if on)
 
     @property
     def constant(self) -> bool:
@@ -107,25 +123,43 @@ class MethodSpec:
         return "ldl" if self.constant else self.entry.task
 
     def config(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {} if self.constant else self.entry.config(overrides)
+        if self.constant:
+            return {}
+        if not self.la:
+            return self.entry.config(overrides)
+        cfg = self.entry.config({"la_tau": 1.0, **(overrides or {})})
+        if not cfg["la_tau"]:
+            raise ValueError(f"'{self.name}': '+la' needs la_tau > 0 (drop '+la' to train without adjustment)")
+        return cfg
 
 
 def parse(name: str, task: str | None = None) -> MethodSpec:
-    """'amema+pc' → MethodSpec; checks the name exists (and belongs to `task` when given)."""
+    """'amema+la+shrink' → MethodSpec; checks the name exists (and belongs to `task` when given)."""
     raw = str(name).strip().lower()
-    base, pc = (raw[:-3], True) if raw.endswith("+pc") else (raw, False)
+    base, mods = raw, set()
+    while True:
+        m = next((m for m in MODIFIERS if base.endswith(m)), None)
+        if m is None:
+            break
+        if m in mods:
+            raise ValueError(f"'{name}': '{m}' appears twice")
+        mods.add(m)
+        base = base[: -len(m)]
     if base in CONSTANT_PREDICTORS:
-        if pc:
-            raise ValueError(f"'+pc' applies to trained methods, not the constant predictor '{base}'")
+        if mods:
+            raise ValueError(f"'{sorted(mods)[0]}' applies to trained methods, not the constant predictor '{base}'")
         spec = MethodSpec(base)
     elif base in REGISTRY:
-        spec = MethodSpec(base, pc)
-        if pc and spec.entry.task != "ldl":
-            raise ValueError(f"'+pc' applies to label-distribution methods, not '{base}'")
+        if mods and REGISTRY[base].task != "ldl":
+            raise ValueError(f"'{sorted(mods)[0]}' applies to label-distribution methods, not '{base}'")
+        if {"+la", "+pc"} <= mods:
+            raise ValueError(f"'{name}': choose one prior correction — '+la' trains for the target prior, '+pc' "
+                             "corrects an unadjusted model afterwards; both would correct twice")
+        spec = MethodSpec(base, pc="+pc" in mods, la="+la" in mods, shrink="+shrink" in mods)
     else:
         known = available(task) + (list(CONSTANT_PREDICTORS) if task in (None, "ldl") else [])
         raise ValueError(f"unknown method '{name}'; known{f' for task {task}' if task else ''}: {', '.join(known)}"
-                         + (" (append +pc for post-compensation)" if task in (None, "ldl") else ""))
+                         + (" (append +la, +pc or +shrink for a prior correction)" if task in (None, "ldl") else ""))
     if task is not None and spec.task != task:
         raise ValueError(f"method '{name}' belongs to task '{spec.task}', not '{task}'")
     return spec
@@ -135,4 +169,4 @@ def available(task: str | None = None) -> list[str]:
     return [n for n, e in REGISTRY.items() if task is None or e.task == task]
 
 
-__all__ = ["Batch", "Entry", "Method", "MethodSpec", "REGISTRY", "available", "parse", "register"]
+__all__ = ["Batch", "Entry", "MODIFIERS", "Method", "MethodSpec", "REGISTRY", "available", "parse", "register"]

@@ -89,7 +89,8 @@ class AMEMA(Method):
 
     def loss(self, P, b, state):
         d = decouple(b.y["y"], "renorm")
-        z_s, z_ns = mlp_f(P, "s", b.x), mlp_f(P, "ns", b.x)  # (M, B, C) each
+        # (M, B, C) each; under +la the dominant branch, whose argmax picks k̂, is trained on z_s + τ·log p_s
+        z_s, z_ns = self.adjust(mlp_f(P, "s", b.x)), mlp_f(P, "ns", b.x)
         if self.cfg["dominant_target"] == "binary":
             L_s = b.mean(binary_kl(d.dk, z_s, d.k))
         else:

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from ..config import COMMON, Param
+from ..selection import PRIOR_FLOOR
 from ..optim import AdamW, Clip, Group
 from ..stack import Params, Sparse, masked_mean
 
@@ -76,6 +77,15 @@ class Method:
     def flag(self, key: str, value: Any = True) -> torch.Tensor:
         """(M,) bool: cfg[key] == value per model (for switches that differ inside a stack)."""
         return torch.tensor([c[key] == value for c in self.cfgs], device=self.device)
+
+    def adjust(self, z: torch.Tensor) -> torch.Tensor:
+        """Logit adjustment for training (spec §3b): z + τ·log p_s, z (M, B, C), τ (M,) from `la_tau`, p_s each
+        model's mean training distribution floored at PRIOR_FLOOR. The loss then only has to explain what the
+        training prior does not, and `predict` (on the raw z) is aimed at a uniform prior. τ = 0 is a no-op."""
+        if not any(c.get("la_tau", 0.0) for c in self.cfgs):
+            return z
+        log_ps = torch.log(self.stat("prior").clamp_min(PRIOR_FLOOR))  # (M, C)
+        return z + self.col("la_tau")[:, None, None] * log_ps[:, None, :]
 
     def stat(self, key: str) -> torch.Tensor:
         """A training statistic of every model, stacked: (M, …) float32."""

@@ -58,7 +58,7 @@ class DILDL(LatentLDL):
         a = self.col("alpha")
         dld, drda = self.flag("dld"), self.flag("drda")
         h, mu_x, lv_x, r_x, mu_y, lv_y, r_y = self.encode(P, b)
-        z = linear(P, "dec", torch.relu(h))  # (M, B, C)
+        z = self.adjust(linear(P, "dec", torch.relu(h)))  # (M, B, C) prediction logits (+ τ·log p_s under +la)
         d = decouple(y, self.cfg["variant"])
         t = {"ddl": b.mean(binary_kl(d.dk, z, d.k)),  # eq. 4
              "nddl": b.mean(kl(d.nondom, log_nondominant(z, d.k)))}  # eq. 5

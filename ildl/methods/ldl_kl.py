@@ -22,7 +22,7 @@ class LDLKL(Method):
         return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
 
     def loss(self, P, b, state):
-        z = mlp_f(P, "net", b.x)  # (M, B, C)
+        z = self.adjust(mlp_f(P, "net", b.x))  # (M, B, C), + τ·log p_s under +la
         return {"loss": b.mean(kl(b.y["y"], torch.log_softmax(z, -1)))}, state  # L = mean_i KL(y_i ‖ softmax(z_i))
 
     @torch.no_grad()

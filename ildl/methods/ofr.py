@@ -83,7 +83,7 @@ class _OFR(Method):
         return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
 
     def loss(self, P, b, state):
-        z = mlp_f(P, "net", b.x)  # (M, B, C)
+        z = self.adjust(mlp_f(P, "net", b.x))  # (M, B, C), + τ·log p_s under +la
         per_model = lambda v: v.view(-1, 1, 1)  # noqa: E731 — (M,) → (M, 1, 1)
         t = ofr_terms(z, b.y["y"], self.stat("label_mass")[:, None, :], per_model(self.stat("n")),
                       gamma=per_model(self.col("gamma")),

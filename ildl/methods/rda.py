@@ -123,7 +123,7 @@ class RDA(LatentLDL):
 
     def loss(self, P, b, state):
         h, mu_x, lv_x, r_x, mu_y, lv_y, r_y = self.encode(P, b)
-        t = {"pred": self.db(linear(P, "dec", torch.relu(h)), b.y["y"], self.col("gamma"), b)}  # eq. 4
+        t = {"pred": self.db(self.adjust(linear(P, "dec", torch.relu(h))), b.y["y"], self.col("gamma"), b)}  # eq. 4
         t.update(self.rda_alignment(P, b, mu_x, lv_x, r_x, r_y, mu_y, lv_y))
         t["loss"] = (t["pred"] + self.col("w_recover") * t["recover"] + self.col("w_target") * t["target"]
                      + self.col("w_sim") * t["sim"])  # eq. 9

@@ -44,6 +44,7 @@ class Task:
     datasets: ClassVar[tuple[str, ...]]  # offered in pickers; the first is the default
     options: ClassVar[tuple[Param, ...]] = ()  # the task's own run options (widgets are built from them)
     row_keys: ClassVar[tuple[str, ...]] = ()  # extra key columns of a result row (lt: test_prior)
+    info_columns: ClassVar[tuple[str, ...]] = ()  # per-row facts that are not metrics (ldl: the shrinkage λ chosen)
     pad: ClassVar[dict[str, float]] = {}  # padding value per target field (a valid target, so losses stay finite)
     blurb: ClassVar[str] = ""  # one paragraph for the pages: the papers and how the task is evaluated
     default_method: ClassVar[str] = ""
@@ -61,7 +62,7 @@ class Task:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return ("method", "fold", *self.row_keys, "select", *self.metrics, "seconds")
+        return ("method", "fold", *self.row_keys, "select", *self.metrics, *self.info_columns, "seconds")
 
     # -- data ------------------------------------------------------------------------
     def load(self, name: str, **kw: Any) -> Any:
@@ -80,9 +81,11 @@ class Task:
     def diag(self, fold: Fold, out: Any) -> dict[str, float]:
         raise NotImplementedError
 
-    def evaluate(self, fold: Fold, out: Any, cfg: dict[str, Any], pc: bool = False) -> list[dict[str, Any]]:
+    def evaluate(self, fold: Fold, out: Any, cfg: dict[str, Any], pc: bool = False, shrink_to: bool = False,
+                 val: Any = None) -> list[dict[str, Any]]:
         """Result rows (metrics + row_keys) of one model's test outputs; `cfg` is the model's resolved config,
-        `pc` whether its predictions are post-compensated. Keys starting with '_' are for the caller only
+        `pc` whether its predictions are post-compensated, `shrink_to` whether they are shrunk toward the target
+        prior with a strength chosen on `val` (the same model's validation outputs). Keys starting with '_' are for the caller only
         (saved predictions), not result columns."""
         raise NotImplementedError
 

@@ -70,7 +70,7 @@ class DIRTask(Task):
         return dict(test_mae=float(np.abs(pred - fold.ctx["y_test"]).mean()),
                     test_group_acc=float((g == fold.ctx["g_test"]).mean()) if g is not None else float("nan"))
 
-    def evaluate(self, fold: Fold, out, cfg: dict[str, Any], pc: bool = False) -> list[dict[str, Any]]:
+    def evaluate(self, fold: Fold, out, cfg: dict[str, Any], pc: bool = False, **_: Any) -> list[dict[str, Any]]:
         pred, g = self._pred(fold, out)
         row = dict(dir_metrics(fold.ctx["y_test"], pred, fold.ctx["y_train"]),
                    group_acc=float((g == fold.ctx["g_test"]).mean()) if g is not None else float("nan"))

@@ -65,7 +65,7 @@ class LTTask(Task):
         d = fold.ctx["data"]
         return dict(test_acc_uniform=LT.accuracy_under_prior("pc", out, d, np.full(d.n_classes, 1 / d.n_classes)))
 
-    def evaluate(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any], pc: bool = False) -> list[dict[str, Any]]:
+    def evaluate(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any], pc: bool = False, **_: Any) -> list[dict[str, Any]]:
         d, kind = fold.ctx["data"], cfg["kind"]
         rows = []
         for name, p_t in fold.ctx["priors"].items():
