@@ -66,14 +66,23 @@ with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=
         values[p.name] = ui.param_widget(p, values.get(p.name, p.default),
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
 ui.params_to_url(schema, values)
-c = st.columns([2, 1, 1, 1])
+c = st.columns([2, 1, 1, 1, 1, 1] if task == "ldl" else [2, 1, 1])
 folds = ui.control("multiselect", f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", f"{PAGE}_folds_{task}",
                    [0], container=c[0], cast=int, options=list(range(T.default_folds)))
-pc = ui.control("toggle", "+pc (post-compensation)", f"{PAGE}_pc", False, container=c[1], disabled=task != "ldl",
-                help="shift the predictions by log p_t − log p_s (p_t uniform) at test time")
-seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[2], min_value=0, max_value=10**6)
+pc = la = shrink_ = False
+if task == "ldl":  # the label-prior corrections of spec §3, §3b (docs/methods.md)
+    la = ui.control("toggle", "+la", f"{PAGE}_la", False, container=c[1],
+                    help="logit-adjusted training: the loss sees z + τ·log p_s, the prediction is aimed at a "
+                         "uniform prior (τ = la_tau, 1 unless set under Hyper-parameters)")
+    pc = ui.control("toggle", "+pc", f"{PAGE}_pc", False, container=c[2], disabled=la,
+                    help="post-compensation: shift the predictions by log p_t − log p_s (p_t uniform) at test time")
+    shrink_ = ui.control("toggle", "+shrink", f"{PAGE}_shrink", False, container=c[3],
+                         help="shrink the prediction toward the uniform prior, (1 − λ)p + λ/C, with λ chosen on the "
+                              "label-balanced validation KL")
+    pc = pc and not la
+seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[-2], min_value=0, max_value=10**6)
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
-device = ui.control("select", "device", f"{PAGE}_device", "auto", container=c[3], options=devices)
+device = ui.control("select", "device", f"{PAGE}_device", "auto", container=c[-1], options=devices)
 c = st.columns([2, 2, 2, 2])
 if len(T.select_rules) > 1:  # tasks with validation data choose a rule
     select = ui.control("select", "model selection", f"{PAGE}_select", SEL.DEFAULT, container=c[0],
@@ -101,8 +110,9 @@ def planned_config():
         ds = ui.current_dataset()
         if ds is None:
             return None, None
-        name = method + ("+pc" if pc else "")
-        return dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: values},
+        name = method + ("+la" if la else "") + ("+pc" if pc else "") + ("+shrink" if shrink_ else "")
+        vals = {**values, "la_tau": values.get("la_tau") or 1.0} if la else values
+        return dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: vals},
                     **common), (ds if s["dataset"] == ui.UPLOAD else None)
     return dict(task_cfg, methods=[method], settings={method: values}, **common), None
 

@@ -4,6 +4,7 @@ import streamlit as st
 from ildl import studies, viz
 from ildl.tasks import get as get_task
 from pages._ui import common as ui
+from pages._ui import diagnosis
 
 PAGE = "abl"
 st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
@@ -95,6 +96,8 @@ def live(run_id: str) -> None:
             cols[i % 3].plotly_chart(viz.metric_bars(t, [dict(r, config=studies.label(r)) for r in rows], m,
                                                      lower=get_task(stdy.task).lower_is_better[m]),
                                      key=f"{PAGE}_bar_{m}")
+        if stdy.task == "ldl":  # where each configuration's error comes from, beside the constant predictors
+            diagnosis.panel(f"{PAGE}_diag_{v['id']}", [dict(r, method=r.get("config", r["method"])) for r in rows])
         st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
                            file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")
     if running and v["status"] not in ("queued", "running"):

@@ -10,6 +10,7 @@ from ildl import viz
 from ildl.metrics import SIX
 from ildl.runs import rows_to_csv
 from pages._ui import common as ui
+from pages._ui import diagnosis
 
 def _per_run(f: pd.DataFrame) -> pd.DataFrame:
     """Long (run, fold, x, v) → one column per run, so each run is one series with its own colour."""
@@ -100,6 +101,7 @@ with ui.friendly_errors("Comparing runs"):
         st.dataframe(viz.results_table([dict(r, method=r["label"]) for r in rows]), hide_index=True)
         st.download_button("Download these rows (CSV)", rows_to_csv(rows), file_name="compare.csv", mime="text/csv",
                            key=f"{PAGE}_csv")
+        diagnosis.panel(f"{PAGE}_diag", [dict(r, method=r["label"]) for r in rows])
 
     # ------------------------------------------------------------ every logged curve, overlaid
     st.subheader("Curves")

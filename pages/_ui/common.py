@@ -384,7 +384,7 @@ def adopt_run(page: str) -> None:
     s["task"] = ss[f"{page}_task"] = task
     if task == "ldl":
         s["method"] = pending[f"{page}_sb_method"] = spec.base
-        ss[f"{page}_pc"] = spec.pc
+        ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
         if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
             s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
             if cfg["dataset"] == "synthetic":
