@@ -189,7 +189,10 @@ def imbalance_sentence(rep: dict, labels: list[str]) -> str:
     a, b = int(tr.argmax()), int(te.argmax())
     text += (f" Share of the label mass, training → untouched test folds: "
              + ", ".join(f"{labels[j]} {tr[j]:.2f} → {te[j]:.2f}" for j in range(len(labels))) + ".")
-    if a != b:
-        text += (f" The training mass centres on **{labels[a]}**, the test mass on **{labels[b]}**: a model that "
-                 "copies the training prior is wrong on the test folds before it reads a feature.")
+    flat = te.max() - te.min() < 0.05
+    if a != b or flat:
+        where = (f"spreads almost evenly ({te.min():.2f}–{te.max():.2f} per label)" if flat
+                 else f"centres on **{labels[b]}**")
+        text += (f" The training mass centres on **{labels[a]}**, the test mass {where}: a model that copies the "
+                 "training prior is wrong on the test folds before it reads a feature.")
     return text

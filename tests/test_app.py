@@ -185,7 +185,9 @@ def test_ablation_page_fills_table_and_stop_keeps_finished_cells():
     assert "| weig+mome |" in table and "_uniform_" in table and "**" in table
     n_done = len([r for r in job.rows if r["config"] == "none"])
     assert f"| none | {n_done} |" in table
-    assert len(at.get("plotly_chart")) == 6  # a bar chart per metric
+    keys = [c.key for c in at.get("plotly_chart")]
+    assert sum(k.startswith("abl_bar_") for k in keys) == 6  # a bar chart per metric
+    assert any(k.endswith("_sources") for k in keys)  # and where the error comes from
     # a fresh session (a refresh) with the id in the URL shows the same cells
     again = page("pages/5_Ablation.py", syn_n="300", study_run=job.id)
     assert next(m.value for m in again.markdown if m.value.startswith("| config")) == table
