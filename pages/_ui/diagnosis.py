@@ -19,11 +19,10 @@ def panel(key: str, rows: list[dict[str, Any]], run_ids: list[str] = (), Y=None)
     st.markdown("**Where the error comes from.** Per test sample, KL(y‖p) = KL(b‖b′) + (1 − d_k)·KL(D̂‖p̂) with k the "
                 "true dominant label: `kl_dominant` + `kl_nondominant` = `kl`. `prior_gap` = KL(mean test y ‖ mean "
                 "prediction) is the part the average prediction already misses; `dominant_acc`: argmax p = k.")
-    c1, c2 = st.columns([3, 2])
-    c1.dataframe(table, hide_index=True, key=f"{key}_decomp")
-    c2.plotly_chart(viz.error_sources(table), key=f"{key}_sources")
+    st.dataframe(table, hide_index=True, key=f"{key}_decomp")
     for line in explain(rows):
         st.markdown(line)
+    prof = None
     if Y is not None and run_ids:
         preds = {}
         for rid in run_ids:
@@ -32,7 +31,8 @@ def panel(key: str, rows: list[dict[str, Any]], run_ids: list[str] = (), Y=None)
             except Exception:  # noqa: BLE001 — a damaged prediction file costs this chart only
                 continue
         prof = dk_profile(preds, Y) if preds else None
-        if prof is not None and not prof.empty:
-            c1, c2 = st.columns(2)
-            c1.plotly_chart(viz.dk_profile(prof, "kl_nondominant"), key=f"{key}_dk_nd")
-            c2.plotly_chart(viz.dk_profile(prof, "kl_dominant"), key=f"{key}_dk_dom")
+    cols = st.columns(3 if prof is not None and not prof.empty else [2, 1])
+    cols[0].plotly_chart(viz.error_sources(table), key=f"{key}_sources")
+    if prof is not None and not prof.empty:
+        cols[1].plotly_chart(viz.dk_profile(prof, "kl_nondominant"), key=f"{key}_dk_nd")
+        cols[2].plotly_chart(viz.dk_profile(prof, "kl_dominant"), key=f"{key}_dk_dom")
