@@ -162,7 +162,7 @@ if reset:
     s["run"] = None
     ui.sync_url()
     st.rerun()
-if start and planned:
+if start and planned and not running:  # a second click of a double click sees the first one's run: one job
     with ui.friendly_errors("Starting the run"):
         job = reg.submit(planned, dataset=upload, owner=ui.owner())
         s["run"] = ss["_adopted_run"] = job.id  # the controls already describe it

@@ -210,7 +210,7 @@ def test_the_banner_names_the_run_shown_not_the_sidebar(server, browser):
 def test_a_deep_link_to_a_pc_run_restores_its_controls(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
     page.goto(server + "/Train?method=amema&syn_n=200&p_epochs=5")
-    page.get_by_role("switch", name="+pc", exact=True).click()
+    page.get_by_text("+pc", exact=True).click()
     page.get_by_role("button", name="▶ Start").click()
     rid = _run_id(page)
     _wait_status(page, "done")

@@ -108,6 +108,8 @@ def state() -> dict[str, Any]:
         s["syn"] = dict(D.SYNTHETIC_DEFAULTS)
         if qp.get("dataset") in DATASETS and qp.get("dataset") != UPLOAD:
             s["dataset"] = qp["dataset"]
+        elif qp.get("dataset") == UPLOAD:  # an upload lives in one session only: say so instead of a silent switch
+            s["_upload_lost"] = True
         if qp.get("protocol") in PROTOCOLS:
             s["protocol"] = qp["protocol"]
         if qp.get("method") in METHODS:
@@ -198,8 +200,11 @@ def params_to_url(schema, values: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- page controls mirrored in the URL
 def _refill(key: str, default: Any) -> None:
-    if st.session_state.get(key) is None:
-        st.session_state[key] = default
+    """on_change of a seeded control: an emptied number box goes back to its default; an emptied choice (Esc or
+    ⊗ in a select) keeps the value it had, so no control ever reads None."""
+    ss = st.session_state
+    if ss.get(key) is None:
+        ss[key] = ss.get(f"_last_{key}", default)
 
 
 def control(kind: str, label: str, key: str, default: Any, *, container=None, cast=None, url: bool = True,
@@ -230,7 +235,7 @@ def control(kind: str, label: str, key: str, default: Any, *, container=None, ca
     seeded = key in ss
     if kind not in ("multiselect", "toggle") and "on_change" not in kw:
         # seeded widgets are drawn with value=None (the session holds the value), which lets a reader clear them
-        # (the ⊗ in a number box or select); an emptied control goes back to its default instead of to None
+        # (the ⊗ in a number box, Esc in a select); `_refill` puts a value back instead of None
         kw.update(on_change=_refill, args=(key, default))
     if kind == "slider":
         v = container.slider(label, value=None if seeded else default, key=key, **kw)
@@ -252,7 +257,9 @@ def control(kind: str, label: str, key: str, default: Any, *, container=None, ca
     else:
         v = container.text_input(label, value=None if seeded else default, key=key, **kw)
     if v is None and kind not in ("multiselect", "toggle"):
-        v = default
+        v = ss.get(f"_last_{key}", default) if kind in ("select", "radio") else default
+    if kind in ("select", "radio"):
+        ss[f"_last_{key}"] = v  # what Esc / ⊗ restores
     if url:
         if (list(v) if kind == "multiselect" else v) == (list(default) if kind == "multiselect" else default):
             if key in qp:
@@ -333,11 +340,20 @@ def sidebar(page: str, show: tuple[str, ...] = ("dataset", "protocol", "method")
     sb = st.sidebar
     sb.markdown("### Imbalanced LDL lab")
 
+    def keep(key: str, name: str) -> None:  # Esc / ⊗ on a sidebar select keeps the choice it had
+        if st.session_state.get(key) is None:
+            st.session_state[key] = s[name]
+
     def choice(name: str, label: str, opts: list[str], **kw: Any) -> None:
         key = f"{page}_sb_{name}"
         if name not in show:
             return
-        s[name] = sb.selectbox(label, opts, index=None if key in pending else opts.index(s[name]), key=key, **kw)
+        if s.get(name) not in opts:
+            s[name] = DEFAULTS[name]
+        if st.session_state.get(key) not in opts:
+            st.session_state[key] = s[name]
+        v = sb.selectbox(label, opts, index=None, key=key, on_change=keep, args=(key, name), **kw)
+        s[name] = v if v in opts else s[name]
 
     before = s["dataset"]
     choice("dataset", "Dataset", DATASETS,
@@ -350,6 +366,9 @@ def sidebar(page: str, show: tuple[str, ...] = ("dataset", "protocol", "method")
     choice("method", "Method", METHODS, format_func=lambda m: REGISTRY[m].title.split(" — ")[0],
            help="the label-distribution method the Train page trains")
     sb.caption(f"Device: **{device_line()}**")
+    if s.pop("_upload_lost", False):
+        st.info("The link named an uploaded dataset; uploads are kept for one browser session only, so this view "
+                "shows the synthetic dataset. Upload the file again on the Data page.")
     sync_url()
 
 
@@ -362,8 +381,13 @@ def adopt_run(page: str) -> None:
 
     s, ss = state(), st.session_state
     rid = s.get("run")
-    if not rid or ss.get("_adopted_run") == rid:
+    if not rid:
         return
+    again = ss.get("_adopted_run") == rid
+    if again and f"{page}_pace" in ss:
+        return
+    # `again`: the reader left the page and came back — Streamlit dropped the page's widget values, so only
+    # those are set from the run again (the sidebar and the method keep what the reader chose meanwhile)
     ss["_adopted_run"] = rid
     try:
         job = registry().get(rid)
@@ -380,19 +404,19 @@ def adopt_run(page: str) -> None:
         return
     if spec.constant:
         return
+    if again:
+        _adopt_controls(page, cfg, task, spec)
+        return
     pending = ss.setdefault("_pending_choice", {})
     s["task"] = ss[f"{page}_task"] = task
     if task == "ldl":
         s["method"] = pending[f"{page}_sb_method"] = spec.base
-        ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
         if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
             s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
             if cfg["dataset"] == "synthetic":
                 s["syn"] = {**D.SYNTHETIC_DEFAULTS, **(cfg.get("dataset_kw") or {})}
         if cfg.get("protocol") in PROTOCOLS:
             s["protocol"] = pending[f"{page}_sb_protocol"] = cfg["protocol"]
-        if cfg.get("select"):
-            ss[f"{page}_select"] = cfg["select"][0]
     else:
         ss[f"{page}_{task}_method"] = spec.base
         ss[f"{page}_{task}_data"] = cfg.get("dataset")
@@ -403,11 +427,21 @@ def adopt_run(page: str) -> None:
     given = (cfg.get("settings") or {}).get(name, {})
     ss.setdefault("settings", {})[f"{task}:{spec.base}"] = {k: v for k, v in given.items() if k in schema}
     ss["train_nonce"] = ss.get("train_nonce", 0) + 1  # parameter widgets are re-created with these values
+    _adopt_controls(page, cfg, task, spec)
+    ss["_url_params_read"] = True  # the run's settings, not the link's p_ values, fill the widgets
+
+
+def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
+    """The Train page's own controls (folds, seed, diagnostic, pace, rule, prior corrections) from a run config."""
+    ss = st.session_state
     ss[f"{page}_folds_{task}"] = list(cfg.get("fold_ids") or [0])
     ss[f"{page}_seed"] = int(cfg.get("seed", 0))
     ss[f"{page}_diag"] = bool(cfg.get("diagnostic"))
     ss[f"{page}_pace"] = float(cfg.get("pace") or 0.0)
-    ss["_url_params_read"] = True  # the run's settings, not the link's p_ values, fill the widgets
+    if task == "ldl":
+        ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
+        if cfg.get("select"):
+            ss[f"{page}_select"] = cfg["select"][0]
 
 
 def set_choice(name: str, value: Any, page: str) -> None:
