@@ -18,6 +18,7 @@ from . import events as E
 from . import runner, studies
 from .config import parse_sets
 from .jobs import save_result
+from .metrics import CONSTANT_PREDICTORS, SIX
 from .methods import REGISTRY, parse
 from .runs import RunStore, dumps, rows_to_csv
 from .tasks import TASKS, get as get_task
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{s.name}: {s.title}" for s in studies.STUDIES.values()))
     a.add_argument("--with-constants", action="store_true",
                    help="also write the constant predictors' rows to the CSV (they are always in the printed table)")
+    t = sub.add_parser("table", help="a paper table (Markdown or LaTeX) from a results CSV written by run --out")
+    t.add_argument("csv", help="results CSV (python -m ildl run … --out r.csv)")
+    t.add_argument("--latex", action="store_true", help="LaTeX (booktabs) instead of Markdown")
+    t.add_argument("--reference", help="the row the •/◦ paired t-test marks compare against (default: the trained "
+                                       "row with the lowest mean of the first metric)")
+    t.add_argument("--metrics", default=",".join(SIX), help="comma-separated metric columns (default: the six)")
+    t.add_argument("--dataset", help="dataset name whose published figures go in brackets (e.g. Movie)")
+    t.add_argument("--select", help="keep only this model-selection rule's rows (constants are kept)")
     return p
 
 
@@ -324,10 +333,48 @@ def _cmd_methods(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_table(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import report
+
+    path = Path(a.csv)
+    if not path.is_file():
+        raise ValueError(f"{a.csv}: no such file")
+    if path.stat().st_size > 50 * 2**20:
+        raise ValueError(f"{a.csv}: larger than 50 MB — not a results CSV")
+    try:
+        df = pd.read_csv(path)
+    except Exception as e:  # noqa: BLE001 — any parse failure is the user's file, said in one line
+        raise ValueError(f"{a.csv}: not a CSV ({type(e).__name__})") from None
+    if "method" not in df or "fold" not in df:
+        raise ValueError(f"{a.csv}: needs 'method' and 'fold' columns (write it with python -m ildl run … --out)")
+    metrics = [m.strip() for m in a.metrics.split(",") if m.strip()]
+    missing = [m for m in metrics if m not in df]
+    if missing:
+        raise ValueError(f"{a.csv}: no column(s) {missing}; it has {[c for c in df.columns if c not in ('method', 'fold')]}")
+    if a.select:
+        df = df[df.get("select", pd.Series("-", index=df.index)).fillna("-").isin([a.select, "-"])]
+    rows = df.to_dict("records")
+    names = list(dict.fromkeys(df["method"]))
+    trained = [n for n in names if n not in CONSTANT_PREDICTORS]
+    if a.reference and a.reference not in names:
+        raise ValueError(f"--reference {a.reference!r} is not a method of {a.csv} ({', '.join(names)})")
+    ref = a.reference or (min(trained, key=lambda n: df[df["method"] == n][metrics[0]].mean()) if trained else None)
+    t = report.table(rows, reference=ref, metrics=metrics, dataset=a.dataset)
+    caption = (f"{a.dataset or 'dataset'}: mean ± std over folds; •/◦: {ref} significantly better/worse "
+               "(paired t-test, p < 0.05); [published]")
+    print(report.latex(t, caption) if a.latex else report.markdown(t))
+    for line in report.verdict(t, ref) if ref else []:
+        print(("% " if a.latex else "") + line.replace("**", ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     try:
-        return {"datasets": _cmd_datasets, "methods": _cmd_methods, "run": _cmd_run, "ablate": _cmd_ablate}[a.cmd](a)
+        return {"datasets": _cmd_datasets, "methods": _cmd_methods, "run": _cmd_run, "ablate": _cmd_ablate,
+                "table": _cmd_table}[a.cmd](a)
     except (D.DataError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

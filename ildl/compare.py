@@ -58,20 +58,43 @@ def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """A label per run from what differs between the runs shown: 'amema · epochs=600' vs 'amema · epochs=50';
-    identical configurations fall back to their ids."""
+MAX_LABEL = 40
+
+
+def labels(configs: dict[str, dict[str, Any]], max_len: int = MAX_LABEL) -> dict[str, str]:
+    """A short label per run: the method, then only the settings that differ among the shown runs *of that
+    method* ('amema · weig=False' beside 'amema · weig=True'; a lone 'rda' stays 'rda'), never a None value, at
+    most `max_len` characters (what does not fit is counted: '… +2'); identical configurations get their ids."""
     flats = {rid: _flat(c) for rid, c in configs.items()}
-    keys = sorted({k for f in flats.values() for k in f})
-    differing = [k for k in keys if len({repr(f.get(k)) for f in flats.values()}) > 1]
-    out = {}
+    by_method: dict[str, list[str]] = {}
     for rid, f in flats.items():
-        bits = [str(f["method"])] + [f"{k}={_short(f.get(k))}" for k in differing if k != "method"]
-        out[rid] = " · ".join(bits)
+        by_method.setdefault(str(f["method"]), []).append(rid)
+    out = {}
+    for method, rids in by_method.items():
+        keys = sorted({k for r in rids for k in flats[r]} - {"method"})
+        differing = [k for k in keys if len({repr(flats[r].get(k)) for r in rids}) > 1]
+        for rid in rids:
+            bits = [f"{k}={_short(flats[rid].get(k))}" for k in differing if flats[rid].get(k) is not None]
+            out[rid] = _fit(method, bits, max_len)
     seen: dict[str, int] = {}
     for rid in out:  # still equal (same configuration twice): tell them apart by id
         seen[out[rid]] = seen.get(out[rid], 0) + 1
-    return {rid: (lab if seen[lab] == 1 else f"{lab} ({rid[-6:]})") for rid, lab in out.items()}
+    return {rid: (lab if seen[lab] == 1 else _fit(lab, [rid[-6:]], max_len + 7)) for rid, lab in out.items()}
+
+
+def _fit(head: str, bits: list[str], max_len: int) -> str:
+    text = head
+    for i, b in enumerate(bits):
+        more = f" … +{len(bits) - i}"
+        if len(text) + 3 + len(b) + (len(more) if i < len(bits) - 1 else 0) > max_len:
+            return text + more
+        text += " · " + b
+    return text
+
+
+def folds_of(rows: Sequence[dict[str, Any]], method: str) -> set[int]:
+    """The folds a run finished for its trained method."""
+    return {int(r["fold"]) for r in rows if r.get("method") == method}
 
 
 def _short(v: Any) -> str:

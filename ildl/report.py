@@ -85,6 +85,11 @@ def caution(t: pd.DataFrame) -> str:
     return ""
 
 
+def _lower(m: str) -> bool:
+    """↓ or ↑ for any task's metric (accuracies are the only higher-is-better ones outside LDL's)."""
+    return LOWER_IS_BETTER.get(m, not m.startswith(("acc", "group_acc")))
+
+
 def _metric_heads(t: pd.DataFrame) -> list[str]:
     return [c[:-5] for c in t.columns if c.endswith("_mean")]
 
@@ -94,7 +99,7 @@ def markdown(t: pd.DataFrame, published: bool = True) -> str:
     if t.empty:
         return "_no finished folds yet_"
     metrics = _metric_heads(t)
-    lines = ["| config | folds | " + " | ".join(f"{m} {'↓' if LOWER_IS_BETTER.get(m, True) else '↑'}" for m in metrics)
+    lines = ["| config | folds | " + " | ".join(f"{m} {'↓' if _lower(m) else '↑'}" for m in metrics)
              + " |", "|" + "---|" * (len(metrics) + 2)]
     for _, r in t.iterrows():
         cells = []
@@ -120,7 +125,7 @@ def latex(t: pd.DataFrame, caption: str = "", published: bool = True) -> str:
         return "% no finished folds yet"
     metrics = _metric_heads(t)
     arrow = {True: r"$\downarrow$", False: r"$\uparrow$"}
-    head = " & ".join(["Method", "Folds"] + [f"{_tex(HEAD.get(m, m.capitalize()))} {arrow[LOWER_IS_BETTER.get(m, True)]}"
+    head = " & ".join(["Method", "Folds"] + [f"{_tex(HEAD.get(m, m.capitalize()))} {arrow[_lower(m)]}"
                                             for m in metrics]) + r" \\"
     body = []
     for _, r in t.iterrows():

@@ -1,7 +1,7 @@
 """Ablation: the papers' ablation tables, filled in live while the grid trains in the background."""
 import streamlit as st
 
-from ildl import studies, viz
+from ildl import report, studies, viz
 from ildl.tasks import get as get_task
 from pages._ui import common as ui
 from pages._ui import diagnosis
@@ -9,6 +9,7 @@ from pages._ui import diagnosis
 PAGE = "abl"
 st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 s = ui.state()
+ui.adopt_study(PAGE)  # a study opened by link or from the list sets the controls below to its configuration
 _study = st.session_state.get(f"{PAGE}_study") or st.query_params.get(f"{PAGE}_study") or "amema"
 ui.sidebar(PAGE, show=("dataset", "protocol") if studies.STUDIES.get(_study, studies.STUDIES["amema"]).task == "ldl"
            else ())
@@ -80,6 +81,10 @@ def live(run_id: str) -> None:
         st.info("That run is not a study.")
         return
     eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""
+    fold_ids = cfg.get("fold_ids") or list(range(int(cfg.get("folds") or 0)))
+    st.info(f"Viewing study **{studies.get(cfg['study']).title}** on {cfg['dataset']}"
+            + (f" ({cfg['protocol']})" if cfg.get("protocol") and get_task(cfg.get("task", "ldl")).name == "ldl" else "")
+            + f" · folds {', '.join(map(str, fold_ids))} · run `{v['id']}`")
     st.progress(v["progress"], text=f"Study `{v['id']}` ({cfg['study']} on {cfg['dataset']}) — **{v['status']}** · "
                                     f"{v['progress']:.0%}{eta}")
     if v.get("error"):
@@ -89,6 +94,9 @@ def live(run_id: str) -> None:
     t = studies.table(rows, cfg["study"], cfg["dataset"])
     st.markdown(studies.markdown_table(t))
     if not t.empty:
+        note = report.caution(t)
+        if note:
+            st.warning(note)
         for line in studies.verdict(t, cfg["study"]):  # sentences computed from the table above
             st.markdown(line)
         cols = st.columns(3)
@@ -98,6 +106,11 @@ def live(run_id: str) -> None:
                                      key=f"{PAGE}_bar_{m}")
         if stdy.task == "ldl":  # where each configuration's error comes from, beside the constant predictors
             diagnosis.panel(f"{PAGE}_diag_{v['id']}", [dict(r, method=r.get("config", r["method"])) for r in rows])
+        d = st.columns(2)
+        d[0].download_button("Table as LaTeX", report.latex(t, f"{stdy.title} on {cfg['dataset']}"),
+                             file_name=f"{v['id']}-{cfg['study']}.tex", mime="text/x-tex", key=f"{PAGE}_tex")
+        d[1].download_button("Table as Markdown", studies.markdown_table(t), file_name=f"{v['id']}-{cfg['study']}.md",
+                             mime="text/markdown", key=f"{PAGE}_md")
         st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
                            file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")
     if running and v["status"] not in ("queued", "running"):

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ildl import compare as CMP
-from ildl import viz
+from ildl import report, viz
 from ildl.metrics import SIX
 from ildl.runs import rows_to_csv
 from pages._ui import common as ui
@@ -54,8 +54,28 @@ with ui.friendly_errors("Comparing runs"):
     st.caption("Legend: " + " · ".join(f"<span style='color:{colour[r]}'>■</span> {name[r]}" for r in chosen),
                unsafe_allow_html=True)
 
+    # ------------------------------------------------------------ which folds can be compared
+    done = {r: CMP.folds_of(views[r]["rows"], method_of[r]) for r in chosen}
+    split = {r: (configs[r].get("protocol"), configs[r].get("seed", 0), repr(configs[r].get("thresholds")),
+                 configs[r].get("folds")) for r in chosen}
+    common = sorted(set.intersection(*done.values())) if done else []
+    same_split = len(set(split.values())) == 1
+    if len({frozenset(v) for v in done.values()}) > 1:
+        st.warning("These runs finished different folds — " + "; ".join(
+            f"{name[r]}: {', '.join(map(str, sorted(done[r]))) or 'none'}" for r in chosen)
+            + (f". Every number below uses only the {len(common)} fold(s) they share: "
+               f"{', '.join(map(str, common))}." if common else ". They share no fold: nothing below is comparable."))
+    if not same_split:
+        st.warning("These runs were split differently (protocol, seed, thresholds or number of folds differ), so "
+                   "fold k is not the same test set in each: the table shows each run's own folds and makes no "
+                   "paired test.")
+    if not common and same_split:
+        st.stop()
+
     # ------------------------------------------------------------ same samples side by side
     folds = sorted(set.intersection(*[{f for (m, f) in preds[r] if m == method_of[r]} for r in chosen]))
+    if same_split:
+        folds = [f for f in folds if f in set(common)]
     if not folds:
         st.warning("No fold with saved test predictions is common to the chosen runs: pick finished runs trained on "
                    "the same folds (runs stopped early have none).")
@@ -75,33 +95,61 @@ with ui.friendly_errors("Comparing runs"):
         c2.plotly_chart(viz.distribution_bars(bars, labels, title=f"Test sample {sample} (fold {fold})",
                                               colors={"true": "#999999", **cmap}), key=f"{PAGE}_sample")
 
-        # -------------------------------------------------------- per-label error, head vs tail
-        err = {name[r]: CMP.per_label_error(ds.Y[preds[r][(method_of[r], fold)][0]], preds[r][(method_of[r], fold)][1])
-               for r in chosen}
+        # -------------------------------------------------------- per-label error, head vs tail, mean over folds
+        def mean_error(r: str) -> np.ndarray:
+            errs = [CMP.per_label_error(ds.Y[preds[r][(method_of[r], f)][0]], preds[r][(method_of[r], f)][1])
+                    for f in folds]
+            return np.mean(errs, 0)
+
+        err = {name[r]: mean_error(r) for r in chosen}
         lab = [f"{l} ({'head' if h else 'tail'})" for l, h in zip(labels, proto.head)]
-        st.plotly_chart(viz.distribution_bars(err, lab, title=f"Mean |y − p| per label on fold {fold}", colors=cmap)
+        st.plotly_chart(viz.distribution_bars(err, lab, title=f"Mean |y − p| per label, mean over the {len(folds)} "
+                                                               f"shared fold(s)", colors=cmap)
                         .update_yaxes(range=None), key=f"{PAGE}_perlabel")
 
-    # ------------------------------------------------------------ radar and table
-    rows = []
+    # ------------------------------------------------------------ radar, paper table, paired test, verdict
+    keep = set(common) if same_split else None
+    rows, uni_folds = [], set()
     for r in chosen:
         rule = (configs[r].get("select") or ["-"])[0]
         for row in views[r]["rows"]:
+            if keep is not None and int(row["fold"]) not in keep:
+                continue
             if row["method"] == method_of[r] and row.get("select", "-") in (rule, "-"):
                 rows.append(dict(row, run=r, label=name[r]))
-            elif row["method"] == "uniform" and r == chosen[0]:
-                rows.append(dict(row, run=r, label="uniform"))
+            elif row["method"] in ("uniform", "train_mean") and same_split and (row["method"], row["fold"]) not in uni_folds:
+                uni_folds.add((row["method"], row["fold"]))  # the constants of every shared fold, once each
+                rows.append(dict(row, run=r, label=row["method"]))
     df = pd.DataFrame(rows)
     if not df.empty:
         means = {k: v for k, v in df.groupby("label")[list(SIX)].mean().to_dict("index").items()}
         scores = CMP.relative_to(means)
         if scores:
-            st.plotly_chart(viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better)",
+            st.plotly_chart(viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better), "
+                                                    f"mean over {len(common) if same_split else 'each run’s'} folds",
                                       colors={**cmap, "uniform": "#7f7f7f"}), key=f"{PAGE}_radar")
-        st.dataframe(viz.results_table([dict(r, method=r["label"]) for r in rows]), hide_index=True)
-        st.download_button("Download these rows (CSV)", rows_to_csv(rows), file_name="compare.csv", mime="text/csv",
-                           key=f"{PAGE}_csv")
-        diagnosis.panel(f"{PAGE}_diag", [dict(r, method=r["label"]) for r in rows])
+        by_label = [dict(r, method=r["label"]) for r in rows]
+        trained = [name[r] for r in chosen]
+        if st.session_state.get(f"{PAGE}_ref") not in (None, *trained):  # the runs shown changed
+            st.session_state.pop(f"{PAGE}_ref")
+            st.session_state.pop(f"_last_{PAGE}_ref", None)
+        ref = ui.control("select", "reference for the paired t-test (•/◦)", f"{PAGE}_ref", trained[0],
+                         options=trained) if same_split else None
+        t = report.table(by_label, reference=ref, dataset=ds.name)
+        st.markdown(report.markdown(t))
+        st.caption("Mean ± std over folds; best in bold; constants in italics; [published] where the papers give "
+                   "it; • / ◦: the reference is significantly better / worse (paired t-test over the shared folds, "
+                   "p < 0.05).")
+        for line in (report.verdict(t, ref) if ref else []):
+            st.markdown(line)
+        d = st.columns(3)
+        d[0].download_button("Table as Markdown", report.markdown(t), file_name="compare.md", mime="text/markdown",
+                             key=f"{PAGE}_md")
+        d[1].download_button("Table as LaTeX", report.latex(t, f"{ds.name}: mean ± std over folds"),
+                             file_name="compare.tex", mime="text/x-tex", key=f"{PAGE}_tex")
+        d[2].download_button("Rows as CSV", rows_to_csv(rows), file_name="compare.csv", mime="text/csv",
+                             key=f"{PAGE}_csv")
+        diagnosis.panel(f"{PAGE}_diag", by_label)
 
     # ------------------------------------------------------------ every logged curve, overlaid
     st.subheader("Curves")

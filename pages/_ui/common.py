@@ -444,6 +444,45 @@ def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
             ss[f"{page}_select"] = cfg["select"][0]
 
 
+def adopt_study(page: str) -> None:
+    """When the study on view changes (a link with study_run=…, Open), set the Ablation page's controls — study,
+    dataset, protocol, folds, seed, epochs, chunk — to that study's run config, so Start would repeat it and
+    the heading names what the table shows. Call before the sidebar is drawn."""
+    from ildl import studies
+    from ildl.tasks import get as get_task
+
+    s, ss = state(), st.session_state
+    rid = s.get("study_run")
+    if not rid or ss.get("_adopted_study") == rid:
+        return
+    ss["_adopted_study"] = rid
+    try:
+        job = registry().get(rid)
+        cfg = job.config if job is not None else registry().store.config(rid)
+    except (OSError, ValueError):
+        return
+    if not isinstance(cfg, dict) or cfg.get("study") not in studies.STUDIES:
+        return
+    study = studies.STUDIES[cfg["study"]]
+    task = study.task
+    ss[f"{page}_study"] = ss[f"_last_{page}_study"] = cfg["study"]
+    pending = ss.setdefault("_pending_choice", {})
+    if task == "ldl":
+        if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
+            s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
+            if cfg["dataset"] == "synthetic":
+                s["syn"] = {**D.SYNTHETIC_DEFAULTS, **(cfg.get("dataset_kw") or {})}
+        if cfg.get("protocol") in PROTOCOLS:
+            s["protocol"] = pending[f"{page}_sb_protocol"] = cfg["protocol"]
+    elif cfg.get("dataset") in get_task(task).datasets:
+        ss[f"{page}_data_{task}"] = cfg["dataset"]
+    ss[f"{page}_folds_{task}"] = list(cfg.get("fold_ids") or range(int(cfg.get("folds") or 1)))
+    ss[f"{page}_seed"] = int(cfg.get("seed", 0))
+    ss[f"{page}_epochs"] = int(((cfg.get("settings") or {}).get("*") or {}).get("epochs", 0) or 0)
+    if cfg.get("chunk_folds"):
+        ss[f"{page}_chunk"] = int(cfg["chunk_folds"])
+
+
 def set_choice(name: str, value: Any, page: str) -> None:
     """Change a sidebar choice from page code (e.g. after an upload) and rerun so the widget shows it."""
     state()[name] = value
