@@ -25,8 +25,8 @@ st.markdown(
     "- **Compare** — finished runs side by side: samples, per-label errors, a radar, curves overlaid.\n"
     "- **Label shift** — PC softmax and LADE: move the test prior and watch the predictions follow.\n"
     "- Every run is saved (config, events, results) under `runs/`: a refresh or a restart loses nothing.")
-st.caption(f"Device: **{ui.device_line()}** · methods follow `../shared/specs/methods.md`; the docs list where the "
-           "project's choices differ from the papers.")
+st.caption(f"Device: **{ui.device_line()}** · every method's equations, defaults and the places where the project's "
+           "choices differ from the papers: `docs/methods.md` in the project folder.")
 
 with ui.friendly_errors("Loading the dataset"):
     ds = ui.current_dataset()
@@ -36,7 +36,7 @@ with ui.friendly_errors("Loading the dataset"):
         c1.write(f"{ds.n} samples · {ds.d} features · {ds.n_labels} labels")
         c1.write(f"mean dominant degree d_k = {ds.Y.max(1).mean():.2f}")
         c1.caption(ds.source)
-        c2.plotly_chart(viz.heatmap(ds.Y, ds.labels(), max_rows=200, title="Label distributions (thumbnail)"),
+        ui.plot(c2, viz.heatmap(ds.Y, ds.labels(), max_rows=200, title="Label distributions (thumbnail)"),
                         key="home_thumb")
 
 st.page_link("pages/1_Data.py", label="Explore the data →", icon=":material/dataset:")

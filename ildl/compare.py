@@ -150,3 +150,26 @@ def dk_profile(preds: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], Y: n
         p = np.concatenate([q for _, q in parts]).astype(np.float64)
         rows += [dict(method=m, **b) for b in by_dominant_degree(Y[idx], p)]
     return pd.DataFrame(rows)
+
+
+def run_titles(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """'amema · weig=False · 12-01 21:34 · folds 0–2' per run of `RunStore.list()` rows (with their config): the
+    label by difference among the runs listed, the date it was made and its folds."""
+    import time as _time
+
+    ok = {r["id"]: r["config"] for r in runs if not r.get("damaged") and isinstance(r.get("config"), dict)}
+    lab = labels(ok) if ok else {}
+    out = {}
+    for r in runs:
+        cfg = ok.get(r["id"])
+        if cfg is None:
+            out[r["id"]] = f"damaged · {r.get('damaged') or ''}"
+            continue
+        created = r.get("created")
+        when = _time.strftime("%m-%d %H:%M", _time.localtime(created)) if isinstance(created, (int, float)) else ""
+        ids = cfg.get("fold_ids") or list(range(int(cfg.get("folds") or 0)))
+        span = (f"{ids[0]}–{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) and len(ids) > 2
+                else ",".join(map(str, ids))) if ids else "-"
+        out[r["id"]] = " · ".join(x for x in (lab.get(r["id"], "?"), when, f"fold{'s' if len(ids) != 1 else ''} {span}")
+                                  if x)
+    return out

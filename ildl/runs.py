@@ -166,7 +166,7 @@ class RunStore:
             out.append(dict(id=run_id, status="damaged" if problem else st.get("status", "unknown"),
                             task=cfg.get("task", "ldl"), dataset=cfg.get("dataset"), methods=cfg.get("methods"),
                             study=cfg.get("study"), created=st.get("created"), error=st.get("error"),
-                            owner=st.get("owner"), damaged=problem))
+                            owner=st.get("owner"), damaged=problem, config=cfg))
         return out
 
     def path(self, run_id: str) -> Path:

@@ -14,8 +14,10 @@ from plotly.subplots import make_subplots
 
 from .metrics import LOWER_IS_BETTER, SIX
 
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#7f7f7f", "#bcbd22")
+# Okabe & Ito's colour-blind-safe palette (blue, orange, bluish green, reddish purple, sky blue, vermillion,
+# black), then grey (constant predictors) and two more distinct hues; no red beside green.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#999999",
+           "#882255", "#44AA99")
 MAX_POINTS = 600  # per line on screen: long runs are strided, the saved events keep everything
 
 
@@ -157,6 +159,17 @@ def line_chart(df: pd.DataFrame, ys: Sequence[str], *, x: str = "step", smoothin
                  cols=1, row_height=height)
 
 
+def _y_axis(traces: list[dict[str, Any]], want_log: bool) -> dict[str, Any]:
+    """A log axis only for positive data (a loss that can be ≤ 0, e.g. RDA's normalised `pred`, is drawn
+    linear: on a log axis its line would vanish), with one labelled tick per decade (no '3, 2, 0.1, 9, 8…')."""
+    ys = np.concatenate([np.asarray(t["y"], np.float64) for t in traces if len(t.get("y", ()))] or [np.zeros(0)])
+    ys = ys[np.isfinite(ys)]
+    if not want_log or ys.size == 0 or (ys <= 0).any():
+        return dict(type="linear")
+    span = np.log10(ys.max()) - np.log10(ys.min())
+    return dict(type="log", dtick=1 if span >= 1 else "D2", exponentformat="power", minor=dict(showgrid=False))
+
+
 def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300, title: str = "",
           revision: str | None = None) -> go.Figure:
     """Several line charts as subplots of *one* figure, built from plain dicts without Plotly's validation.
@@ -169,7 +182,7 @@ def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300
     """
     n = len(charts)
     rows = (n + cols - 1) // cols
-    gap_x, gap_y = 0.09, 0.34 / max(rows, 1)
+    gap_x, gap_y = 0.09, 0.44 / max(rows, 1)
     w = (1 - gap_x * (cols - 1)) / cols
     h = (1 - gap_y * (rows - 1)) / rows
     data: list[dict[str, Any]] = []
@@ -188,14 +201,14 @@ def panel(charts: Sequence[dict[str, Any]], cols: int = 2, row_height: int = 300
         tr = _traces(c["df"], c["ys"], c.get("x", "step"), c.get("smoothing", 0.0), "x" + sfx, "y" + sfx, leg,
                      c.get("colors"))
         data += tr
-        layout[leg] = dict(x=min(1.0, x0 + w), y=min(1.0, y1), xanchor="right", yanchor="top", xref="paper", yref="paper",
-                           bgcolor="rgba(255,255,255,0.6)", font=dict(size=10))
+        # the legend sits under its own panel, never over the curves
+        layout[leg] = dict(x=max(0.0, x0), y=max(0.0, y1 - h) - 0.09 / max(rows, 1), xanchor="left", yanchor="top",
+                           xref="paper", yref="paper", orientation="h", font=dict(size=10), bgcolor="rgba(0,0,0,0)")
         layout["xaxis" + sfx] = dict(domain=[max(0.0, x0), min(1.0, x0 + w)], anchor="y" + sfx,
                                      title=dict(text=c.get("xtitle", c.get("x", "step")), standoff=2,
                                                 font=dict(size=11)))
         layout["yaxis" + sfx] = dict(domain=[max(0.0, y1 - h), min(1.0, y1)], anchor="x" + sfx,
-                                     title=dict(text=c.get("yaxis", "")),
-                                     type="log" if c.get("log_y") else "-")
+                                     title=dict(text=c.get("yaxis", "")), **_y_axis(tr, bool(c.get("log_y"))))
         text = c.get("title", "") + ("" if tr else " — waiting for data")
         note = f"<br><span style='font-size:10px'>{c['note']}</span>" if c.get("note") else ""
         layout["annotations"].append(dict(text=f"<b>{text}</b>{note}", x=x0, y=y1 + 0.01, xref="paper",
@@ -342,21 +355,27 @@ def shot_bars(bins: np.ndarray, counts: np.ndarray, regions: np.ndarray, thresho
 
 def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, published: bool = True,
                 lower: bool | None = None) -> go.Figure:
-    """One metric of a study table: mean ± std per configuration, published figures as diamonds."""
+    """One metric of a study table: mean ± std per configuration (constant predictors grey), published figures as
+    diamonds — every mark named in the legend under the chart."""
     if t.empty:
         return go.Figure().update_layout(title=f"{metric} — no finished folds yet", height=280)
     df = pd.DataFrame(rows)
     names = [c.replace(" (oracle)", "") for c in t["config"]]
     std = [float(df[df["config"] == c][metric].std(ddof=0)) for c in names]
-    cols = [color(7) if k == "constant" else color(0) for k in t["kind"]]
-    fig = go.Figure(go.Bar(x=np.asarray(t["config"]), y=t[f"{metric}_mean"].to_numpy(), marker_color=cols,
-                           error_y=dict(type="data", array=np.asarray(std)), name="ours"))
+    fig = go.Figure()
+    for kind, label, col in (("trained", "ours (mean ± std over folds)", color(0)),
+                             ("constant", "constant predictor", color(7))):
+        sel = (t["kind"] == kind).to_numpy()
+        if sel.any():
+            fig.add_trace(go.Bar(x=np.asarray(t["config"])[sel], y=t[f"{metric}_mean"].to_numpy()[sel],
+                                 marker_color=col, error_y=dict(type="data", array=np.asarray(std)[sel]), name=label))
     pub = t.get(f"{metric}_published")
     if published and pub is not None and pub.notna().any():
         fig.add_trace(go.Scatter(x=np.asarray(t["config"]), y=pub.to_numpy(dtype=float), mode="markers",
-                                 marker=dict(symbol="diamond", size=11, color=color(1)), name="published"))
+                                 marker=dict(symbol="diamond", size=11, color=color(1)), name="published (paper)"))
     arrow = "↓" if (LOWER_IS_BETTER.get(metric, True) if lower is None else lower) else "↑"
-    fig.update_layout(title=f"{metric} {arrow}", height=280, margin=dict(t=40, b=30), showlegend=False)
+    fig.update_layout(title=f"{metric} {arrow}", height=330, margin=dict(t=40, b=30), showlegend=True,
+                      legend=dict(orientation="h", y=-0.35, font=dict(size=10)), barmode="overlay")
     return fig
 
 

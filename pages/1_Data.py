@@ -109,7 +109,7 @@ with ui.friendly_errors("Analysing the dataset"):
             st.info(note)
         rep = imbalance_report(ds, proto)
         labels = ds.labels()
-        m = st.columns(5)
+        m = st.columns([2, 1, 2, 2, 2])
         m[0].metric("samples × features", f"{ds.n} × {ds.d}")
         m[1].metric("labels", ds.n_labels)
         m[2].metric("training set per fold", f"{int(np.mean(rep['train_sizes']))}",
@@ -118,15 +118,15 @@ with ui.friendly_errors("Analysing the dataset"):
         m[4].metric("mean dominant degree", f"{rep['mean_dk']:.2f}")
         st.markdown(imbalance_sentence(rep, labels))
         c1, c2 = st.columns(2)
-        c1.plotly_chart(viz.label_mass(rep["train_mass"], rep["test_mass"], labels, rep["head"]), key=f"{PAGE}_mass")
+        ui.plot(c1, viz.label_mass(rep["train_mass"], rep["test_mass"], labels, rep["head"]), key=f"{PAGE}_mass")
         kept0 = proto.splits[0].kept
-        c2.plotly_chart(viz.dominant_hist(ds.Y[kept0], labels, title="d_k in the training set (fold 0)"),
+        ui.plot(c2, viz.dominant_hist(ds.Y[kept0], labels, title="d_k in the training set (fold 0)"),
                         key=f"{PAGE}_dk_train")
         c1, c2 = st.columns(2)
-        c1.plotly_chart(viz.heatmap(ds.Y, labels, title="All samples"), key=f"{PAGE}_heat_all")
-        c2.plotly_chart(viz.heatmap(ds.Y[kept0], labels, title=f"Training set of fold 0 ({proto.name})"),
+        ui.plot(c1, viz.heatmap(ds.Y, labels, title="All samples"), key=f"{PAGE}_heat_all")
+        ui.plot(c2, viz.heatmap(ds.Y[kept0], labels, title=f"Training set of fold 0 ({proto.name})"),
                         key=f"{PAGE}_heat_train")
-        st.plotly_chart(viz.dominant_hist(ds.Y, labels, title="d_k over all samples"), key=f"{PAGE}_dk_all")
+        ui.plot(st, viz.dominant_hist(ds.Y, labels, title="d_k over all samples"), key=f"{PAGE}_dk_all")
         st.subheader("Features")
         X = ds.X
         st.write(f"{X.shape[1]} features · {rep['feature_zero_fraction']:.1%} of all values are zero · "

@@ -86,8 +86,8 @@ device = ui.control("select", "device", f"{PAGE}_device", "auto", container=c[-1
 c = st.columns([2, 2, 2, 2])
 if len(T.select_rules) > 1:  # tasks with validation data choose a rule
     select = ui.control("select", "model selection", f"{PAGE}_select", SEL.DEFAULT, container=c[0],
-                        options=list(SEL.RULES), format_func=lambda r: f"{r} — {SEL.RULES[r]}",
-                        help="which epoch's weights are reported; the validation samples come from the "
+                        options=list(SEL.RULES),
+                        help="; ".join(f"{r}: {d}" for r, d in SEL.RULES.items()) + " — which epoch's weights are reported; the validation samples come from the "
                              "imbalanced training part, so plain validation KL favours the training prior")
 else:
     select = "last"
@@ -146,7 +146,7 @@ elif est:
 b = st.columns([1, 1, 1, 5])
 start = b[0].button("▶ Start", type="primary", disabled=running or not folds or off or bool(refusal) or not planned,
                     key=f"{PAGE}_start")
-stop = b[1].button("⏹ Stop", disabled=not running or not mine, key=f"{PAGE}_stop",
+stop = b[1].button("Stop", icon=":material/stop:", disabled=not running or not mine, key=f"{PAGE}_stop",
                    help=None if mine or not running else "only the browser that started this run may stop it")
 reset = b[2].button("↺ Reset", key=f"{PAGE}_reset", help="forget the current run and restore default parameters")
 

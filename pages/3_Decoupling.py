@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from ildl import viz
+from ildl.compare import run_titles
 from ildl.decouple import attenuation_curve, decouple, identity_terms
 from pages._ui import common as ui
 from pages._ui import regime
@@ -69,11 +70,11 @@ with ui.friendly_errors("Decoupling"):
     dr, dsm = decouple(yt, "renorm"), decouple(yt, "softmax")
     k = int(dr.k)
     c1, c2 = st.columns([3, 1])
-    c1.plotly_chart(viz.distribution_bars({"y": y, "D̄ (dominant one-hot)": dr.onehot[0].numpy(),
+    ui.plot(c1, viz.distribution_bars({"y": y, "D̄ (dominant one-hot)": dr.onehot[0].numpy(),
                                           "D̂ renormalised": dr.nondom[0].numpy(), "D̂ softmax": dsm.nondom[0].numpy()},
                                          labels, title=f"y and its parts (k = {labels[k]}, d_k = {y[k]:.3f})"),
                     key=f"{PAGE}_parts")
-    c2.plotly_chart(viz.distribution_bars({"b": dr.binary[0].numpy()}, ["d_k", "1 − d_k"], title="binary view b"),
+    ui.plot(c2, viz.distribution_bars({"b": dr.binary[0].numpy()}, ["d_k", "1 − d_k"], title="binary view b"),
                     key=f"{PAGE}_binary")
     st.caption("The softmax variant keeps every non-dominant label alive (exp(0) = 1) and is much flatter; the "
                "renormalised one keeps the exact shape and makes the identity (3) exact.")
@@ -81,7 +82,8 @@ with ui.friendly_errors("Decoupling"):
     # ------------------------------------------------------------ the prediction and the identity
     st.subheader("The identity, live")
     runs = ui.finished_runs_for(ds)
-    run_opts = ["move the logits"] + [f"{r['id']} · {', '.join(r['methods'][-1:])}" for r in runs]
+    titles = run_titles(runs)
+    run_opts = ["move the logits"] + [f"{titles[r['id']]} · {r['id']}" for r in runs]
     how = ui.control("select", "Prediction p", f"{PAGE}_pred_src", run_opts[0], options=run_opts,
                      help="a finished run's prediction is available for samples of its test folds")
     z = np.zeros(C)
@@ -112,7 +114,7 @@ with ui.friendly_errors("Decoupling"):
     t = {key: float(v[0]) for key, v in identity_terms(yt, zt).items()}
     p = torch.softmax(zt, -1)[0].numpy()
     pr = decouple(torch.tensor(p[None]), "renorm", k=torch.tensor([k]))
-    st.plotly_chart(viz.distribution_bars({"y": y, "p": p, "D̂": dr.nondom[0].numpy(), "p̂": pr.nondom[0].numpy()},
+    ui.plot(st, viz.distribution_bars({"y": y, "p": p, "D̂": dr.nondom[0].numpy(), "p̂": pr.nondom[0].numpy()},
                                           labels, title="truth and prediction, whole and non-dominant parts"),
                     key=f"{PAGE}_pred")
     st.dataframe({"term": ["KL(y‖p)", "KL(b‖[p_k, 1−p_k])", "1 − d_k", "KL(D̂‖p̂)", "right-hand side of (3)",
@@ -122,7 +124,7 @@ with ui.friendly_errors("Decoupling"):
     if run_pred is not None:
         st.markdown("**The prediction, decoupled the same way** — is its dominant label right, is its degree right, "
                     "and does its non-dominant shape p̂ follow D̂?")
-        st.plotly_chart(viz.distribution_bars({"true b": dr.binary[0].numpy(), "predicted [p_k, 1−p_k]":
+        ui.plot(st, viz.distribution_bars({"true b": dr.binary[0].numpy(), "predicted [p_k, 1−p_k]":
                                                np.array([p[k], 1 - p[k]])}, ["d_k", "1 − d_k"],
                                               title="dominant part"), key=f"{PAGE}_run_b")
 
@@ -140,10 +142,10 @@ with ui.friendly_errors("Decoupling"):
     att = attenuation_curve(dr.nondom[0], k, zt[0], grid, alpha)
     shape = {"plain KL": att["shape_kl"].numpy(), f"decoupled (α = {alpha:.2f})": att["shape_decoupled"].numpy()}
     c1, c2 = st.columns(2)
-    c1.plotly_chart(viz.curves(grid.numpy(), shape, title="How hard each loss shapes the non-dominant labels",
+    ui.plot(c1, viz.curves(grid.numpy(), shape, title="How hard each loss shapes the non-dominant labels",
                                xaxis="d_k", yaxis="‖shape gradient‖ (≥ 0)", marker_x=float(y[k])), key=f"{PAGE}_att")
     raw = {f"∂L/∂z[{labels[j]}]": att["grad_kl"][:, j].numpy() for j in [j for j in range(C) if j != k][:4]}
-    c2.plotly_chart(viz.curves(grid.numpy(), raw, title="Plain KL: the raw gradient on each non-dominant logit",
+    ui.plot(c2, viz.curves(grid.numpy(), raw, title="Plain KL: the raw gradient on each non-dominant logit",
                                xaxis="d_k", yaxis="∂L/∂z_j (signed)", marker_x=float(y[k])), key=f"{PAGE}_raw")
     st.caption(shape_caption(grid.numpy(), att["shape_kl"].numpy(), att["shape_decoupled"].numpy(), float(y[k]),
                              alpha))
@@ -151,9 +153,9 @@ with ui.friendly_errors("Decoupling"):
     kept = proto.splits[0].kept
     c1, c2 = st.columns(2)
     w_all, w_tr = 1 - ds.Y.max(1), 1 - ds.Y[kept].max(1)
-    c1.plotly_chart(viz.histogram(w_all, title=f"1 − d_k over the whole dataset (mean {w_all.mean():.2f})",
+    ui.plot(c1, viz.histogram(w_all, title=f"1 − d_k over the whole dataset (mean {w_all.mean():.2f})",
                                   xaxis="1 − d_k"), key=f"{PAGE}_w_all")
-    c2.plotly_chart(viz.histogram(w_tr, title=f"1 − d_k over the training set of fold 0 (mean {w_tr.mean():.2f})",
+    ui.plot(c2, viz.histogram(w_tr, title=f"1 − d_k over the training set of fold 0 (mean {w_tr.mean():.2f})",
                                   xaxis="1 − d_k"), key=f"{PAGE}_w_train")
     st.caption("Each sample's non-dominant labels reach a plain-KL model only through this factor: the lower the "
                "histogram sits, the less the model learns about anything but the dominant label.")

@@ -56,10 +56,10 @@ def comparison(run_id: str, G: int) -> None:
                 for c in crit if G_show in res["dist"].get(c, {})}
         c1, c2 = st.columns(2)
         if hist:
-            c1.plotly_chart(viz.distribution_bars(hist, [str(i) for i in range(len(next(iter(hist.values()))))],
+            ui.plot(c1, viz.distribution_bars(hist, [str(i) for i in range(len(next(iter(hist.values()))))],
                                                   title=f"|predicted − true group| on the test fold, |G| = {G_show}"),
                             key=f"{PAGE}_dist")
-        c2.plotly_chart(viz.curves(np.array(Gs), {c: np.array([res["acc"][c][g] for g in Gs]) for c in crit},
+        ui.plot(c2, viz.curves(np.array(Gs), {c: np.array([res["acc"][c][g] for g in Gs]) for c in crit},
                                    title="Group accuracy vs |G|", xaxis="|G|", yaxis="accuracy"), key=f"{PAGE}_gacc")
         best = max(crit, key=lambda c: res["acc"][c].get(G_show, 0.0))
         st.caption(mistakes_sentence(res["dist"], G_show) + f" Exact-group accuracy at |G| = {G_show}: "
@@ -88,7 +88,7 @@ with ui.friendly_errors("Soft labels"):
     g = ui.control("slider", "true group g", f"{PAGE}_g", min(G // 3, G - 1), container=c[2], min_value=0,
                    max_value=G - 1, step=1)
     Q = soft_labels(torch.arange(G), G, beta).numpy()
-    st.plotly_chart(viz.matrix(Q, np.arange(G), np.arange(G), title="q for every true group (rows) over groups (cols)",
+    ui.plot(st, viz.matrix(Q, np.arange(G), np.arange(G), title="q for every true group (rows) over groups (cols)",
                                zmax=1.0, xaxis="group i", yaxis="true group g"), key=f"{PAGE}_matrix")
 
     # ------------------------------------------------------------ data: ages, groups, shots
@@ -110,7 +110,7 @@ with ui.friendly_errors("Soft labels"):
                      step=0.05)
     LA = la_view(G, prior, tau, scale=2.0)
     onehot = np.eye(G)[g]
-    st.plotly_chart(viz.distribution_bars({"soft label q": Q[g], "one-hot (CE)": onehot,
+    ui.plot(st, viz.distribution_bars({"soft label q": Q[g], "one-hot (CE)": onehot,
                                           "LA view softmax(2·e_g + τ log π)": LA[g]},
                                          [str(i) for i in range(G)],
                                          title=f"Targets for true group {g} (prior π from {src})"), key=f"{PAGE}_bars")
@@ -119,16 +119,16 @@ with ui.friendly_errors("Soft labels"):
                "The soft label instead changes the *target*: neighbours of g share the mass.")
     betas = np.linspace(0, 5, 101)
     H = [float(entropy(soft_labels(torch.tensor([G // 2]), G, b).numpy())[0]) for b in betas]
-    st.plotly_chart(viz.curves(betas, {"H(q) for the middle group": np.array(H),
+    ui.plot(st, viz.curves(betas, {"H(q) for the middle group": np.array(H),
                                        "uniform log|G|": np.full_like(betas, np.log(G)),
                                        "one-hot (β → ∞)": np.zeros_like(betas)},
                                title="Entropy of the soft label vs β", xaxis="β", yaxis="nats", marker_x=beta,
                                dashed=["uniform log|G|", "one-hot (β → ∞)"]), key=f"{PAGE}_entropy")
 
     c1, c2 = st.columns(2)
-    c1.plotly_chart(viz.histogram(age, title=f"{src}: targets with the {G} group edges (red)", xaxis="target",
+    ui.plot(c1, viz.histogram(age, title=f"{src}: targets with the {G} group edges (red)", xaxis="target",
                                   nbins=70, edges=edges), key=f"{PAGE}_hist")
-    c2.plotly_chart(viz.distribution_bars({"share of samples": prior}, [str(i) for i in range(G)],
+    ui.plot(c2, viz.distribution_bars({"share of samples": prior}, [str(i) for i in range(G)],
                                           title=f"Samples per group (max/min = "
                                                 f"{prior.max() / max(prior[prior > 0].min(), 1e-12):.0f}×)"),
                     key=f"{PAGE}_groups")
@@ -136,7 +136,7 @@ with ui.friendly_errors("Soft labels"):
     counts = np.histogram(age, bins=bins)[0]
     regions = shot_regions(counts)
     many, few = shot_thresholds(counts)
-    st.plotly_chart(viz.shot_bars(bins[:-1], counts, regions, (many, few),
+    ui.plot(st, viz.shot_bars(bins[:-1], counts, regions, (many, few),
                                   title="Shot regions per one-unit target bin"), key=f"{PAGE}_shots")
     st.caption(f"AgeDB-DIR calls a bin *many-shot* above 100 and *few-shot* below 20 training samples, with about "
                f"121 per bin on average. For a set this size the thresholds are scaled to its own mean of "

@@ -65,7 +65,7 @@ if b[0].button("▶ Start", type="primary", disabled=running or not folds or off
             s["study_run"] = job.id
             ui.sync_url()
             st.rerun()
-if b[1].button("⏹ Stop", disabled=not running or not mine, key=f"{PAGE}_stop"):
+if b[1].button("Stop", icon=":material/stop:", disabled=not running or not mine, key=f"{PAGE}_stop"):
     if reg.stop(view["id"], ui.owner()):
         reg.get(view["id"]).join(2.0)
     st.rerun()
@@ -101,7 +101,7 @@ def live(run_id: str) -> None:
             st.markdown(line)
         cols = st.columns(3)
         for i, m in enumerate(stdy.metrics):
-            cols[i % 3].plotly_chart(viz.metric_bars(t, [dict(r, config=studies.label(r)) for r in rows], m,
+            ui.plot(cols[i % 3], viz.metric_bars(t, [dict(r, config=studies.label(r)) for r in rows], m,
                                                      lower=get_task(stdy.task).lower_is_better[m]),
                                      key=f"{PAGE}_bar_{m}")
         if stdy.task == "ldl":  # where each configuration's error comes from, beside the constant predictors

@@ -92,7 +92,7 @@ with ui.friendly_errors("Comparing runs"):
             hit = np.nonzero(idx == sample)[0]
             if len(hit):
                 bars[name[r]] = p[hit[0]]
-        c2.plotly_chart(viz.distribution_bars(bars, labels, title=f"Test sample {sample} (fold {fold})",
+        ui.plot(c2, viz.distribution_bars(bars, labels, title=f"Test sample {sample} (fold {fold})",
                                               colors={"true": "#999999", **cmap}), key=f"{PAGE}_sample")
 
         # -------------------------------------------------------- per-label error, head vs tail, mean over folds
@@ -103,7 +103,7 @@ with ui.friendly_errors("Comparing runs"):
 
         err = {name[r]: mean_error(r) for r in chosen}
         lab = [f"{l} ({'head' if h else 'tail'})" for l, h in zip(labels, proto.head)]
-        st.plotly_chart(viz.distribution_bars(err, lab, title=f"Mean |y − p| per label, mean over the {len(folds)} "
+        ui.plot(st, viz.distribution_bars(err, lab, title=f"Mean |y − p| per label, mean over the {len(folds)} "
                                                                f"shared fold(s)", colors=cmap)
                         .update_yaxes(range=None), key=f"{PAGE}_perlabel")
 
@@ -125,7 +125,7 @@ with ui.friendly_errors("Comparing runs"):
         means = {k: v for k, v in df.groupby("label")[list(SIX)].mean().to_dict("index").items()}
         scores = CMP.relative_to(means)
         if scores:
-            st.plotly_chart(viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better), "
+            ui.plot(st, viz.radar(scores, title="Six metrics relative to the uniform predictor (> 1 = better), "
                                                     f"mean over {len(common) if same_split else 'each run’s'} folds",
                                       colors={**cmap, "uniform": "#7f7f7f"}), key=f"{PAGE}_radar")
         by_label = [dict(r, method=r["label"]) for r in rows]
@@ -186,7 +186,7 @@ with ui.friendly_errors("Comparing runs"):
                            ys=list(cmap) if not d.empty else [], x=x_axis, xtitle=viz.X_AXES[x_axis],
                            smoothing=smoothing, log_y=p["log"], title=p["key"], colors=cmap))
     if charts:
-        st.plotly_chart(viz.panel(charts, cols=2, row_height=300, revision="compare"), key=f"{PAGE}_curves")
+        ui.plot(st, viz.panel(charts, cols=2, row_height=300, revision="compare"), key=f"{PAGE}_curves")
     if st_rows:
         keep = ["method", "fold", "epoch", "step", *pick]
         st.download_button("Download the step scalars (CSV)", rows_to_csv([{k: e.get(k) for k in keep} for e in

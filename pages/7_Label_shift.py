@@ -72,7 +72,7 @@ with ui.friendly_errors("Label shift"):
                        f"{PAGE}_shift", 0.0, min_value=-1.0, max_value=1.0, step=0.05)
     p_t = LT.shifted_prior(R, shift, C)
     labels = [f"c{j} ({s})" for j, s in enumerate(data.shots())]
-    st.plotly_chart(viz.distribution_bars({"p_s (training)": data.prior, "p_t (test)": p_t}, labels,
+    ui.plot(st, viz.distribution_bars({"p_s (training)": data.prior, "p_t (test)": p_t}, labels,
                                           title=f"Training prior (imbalance {R:g}) and the test prior"),
                     key=f"{PAGE}_priors")
     logits = trained(dataset, R, seed)
@@ -81,12 +81,12 @@ with ui.friendly_errors("Label shift"):
     rule = {m: LT.prediction_rule(m) for m in logits}
     acc = {m: LT.accuracy_under_prior(rule[m], logits[m], data, p_t) for m in logits}
     c1, c2 = st.columns(2)
-    c1.plotly_chart(viz.distribution_bars({"accuracy": np.array(list(acc.values()))}, list(acc),
+    ui.plot(c1, viz.distribution_bars({"accuracy": np.array(list(acc.values()))}, list(acc),
                                           title="Accuracy under this test prior"), key=f"{PAGE}_acc")
     grid = np.linspace(-1, 1, 41)
     curves = {m: np.array([LT.accuracy_under_prior(rule[m], logits[m], data, LT.shifted_prior(R, s, C)) for s in grid])
               for m in logits}
-    c2.plotly_chart(viz.curves(grid, curves, title="Accuracy vs test-prior shift", xaxis="shift (−1 backward … +1 forward)",
+    ui.plot(c2, viz.curves(grid, curves, title="Accuracy vs test-prior shift", xaxis="shift (−1 backward … +1 forward)",
                                yaxis="expected accuracy", marker_x=shift), key=f"{PAGE}_curve")
     st.caption("Expected accuracy under p_t = Σ_c p_t(c)·recall_c, with recalls measured on a balanced pool of "
                f"{len(data.y_pool)} test images and predictions that use p_t — no resampling noise. Plain CE ignores "
@@ -99,5 +99,5 @@ with ui.friendly_errors("Label shift"):
         z = adjust(rule[m], logits[m][i][None], data.prior, p_t)[0]
         e = np.exp(z - z.max())
         probs[m.upper()] = e / e.sum()
-    st.plotly_chart(viz.distribution_bars(probs, labels, title=f"Predicted class probabilities for image {i} "
+    ui.plot(st, viz.distribution_bars(probs, labels, title=f"Predicted class probabilities for image {i} "
                                                               f"(true class c{data.y_pool[i]})"), key=f"{PAGE}_one")

@@ -110,7 +110,7 @@ def test_train_start_watch_chart_update_then_stop(server, browser):
     assert "run=" in page.url
     page.reload()  # a refresh mid-run finds the run still going (its id is in the URL)
     page.wait_for_function("() => /— running ·/.test(document.body.innerText)", timeout=30000)
-    page.get_by_role("button", name="⏹ Stop").click()
+    page.get_by_role("button", name="Stop").click()
     page.wait_for_function("() => /— stopped ·/.test(document.body.innerText)", timeout=10000)
     assert _status(page) == "stopped"
     # refresh keeps the run (its id is in the URL)
@@ -251,7 +251,7 @@ def test_a_zoom_survives_three_polls_of_a_running_job(server, browser):
     time.sleep(3.5)  # three polls of one second
     assert _points(page) > last  # the data kept arriving…
     assert _xrange(page) == pytest.approx(zoomed)  # …and the zoom stayed
-    page.get_by_role("button", name="⏹ Stop").click()
+    page.get_by_role("button", name="Stop").click()
     _wait_status(page, "stopped", 20000)
     page.close()
 
@@ -260,7 +260,7 @@ def test_the_replay_steps_through_w_and_mu(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     _start(page, server + "/Train?method=amema&syn_n=200&p_epochs=6")
     _wait_status(page, "done")
-    page.get_by_role("button", name="⏮").click()
+    page.get_by_role("button", name="First").click()
     page.wait_for_function("() => document.body.innerText.includes('Epoch 1 of 6')", timeout=20000)
 
     def line(e):
@@ -269,7 +269,7 @@ def test_the_replay_steps_through_w_and_mu(server, browser):
 
     first = line(1)
     assert "w_ns" in first and "mu_ns" in first
-    page.get_by_role("button", name="▶|").click()
+    page.get_by_role("button", name="Step").click()
     page.wait_for_function("() => document.body.innerText.includes('Epoch 2 of 6')", timeout=20000)
     second = line(2)
     w = [float(re.search(r"w_ns = ([\d.e-]+)", t).group(1)) for t in (first, second)]
@@ -346,9 +346,9 @@ def test_another_browser_may_watch_but_not_stop_a_run(server, browser):
     visitor = browser.new_context().new_page()
     visitor.goto(server + f"/Train?run={rid}&syn_n=200")
     _wait_status(visitor, "running", 30000)
-    assert visitor.get_by_role("button", name="⏹ Stop").is_disabled()
-    assert owner.get_by_role("button", name="⏹ Stop").is_enabled()
-    owner.get_by_role("button", name="⏹ Stop").click()
+    assert visitor.get_by_role("button", name="Stop").is_disabled()
+    assert owner.get_by_role("button", name="Stop").is_enabled()
+    owner.get_by_role("button", name="Stop").click()
     _wait_status(owner, "stopped", 20000)
     owner.context.close()
     visitor.context.close()

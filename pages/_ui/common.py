@@ -271,6 +271,21 @@ def control(kind: str, label: str, key: str, default: Any, *, container=None, ca
     return v
 
 
+# --------------------------------------------------------------------------- charts
+EXPORTS = {"SVG": dict(format="svg", scale=1), "PNG, print (4×)": dict(format="png", scale=4)}
+
+
+def export_config(name: str = "") -> dict[str, Any]:
+    """Plotly's config for every chart: its camera button downloads in the reader's chosen format (sidebar)."""
+    fmt = EXPORTS.get(st.session_state.get("app", {}).get("export", ""), EXPORTS["SVG"])
+    return {"displaylogo": False, "toImageButtonOptions": {**fmt, "filename": name or "ildl-figure"}}
+
+
+def plot(container, fig, key: str | None = None, **kw: Any) -> None:
+    """st.plotly_chart with the export settings (SVG or print-resolution PNG from the chart's camera button)."""
+    container.plotly_chart(fig, key=key, config=export_config(key or ""), **kw)
+
+
 # --------------------------------------------------------------------------- widgets
 def param_widget(p: Param, value: Any, key: str, container=st) -> Any:
     """The widget for a declared parameter; returns the (coerced) value."""
@@ -366,6 +381,9 @@ def sidebar(page: str, show: tuple[str, ...] = ("dataset", "protocol", "method")
     choice("method", "Method", METHODS, format_func=lambda m: REGISTRY[m].title.split(" — ")[0],
            help="the label-distribution method the Train page trains")
     sb.caption(f"Device: **{device_line()}**")
+    s["export"] = sb.radio("Chart export (each chart's camera button)", list(EXPORTS), horizontal=True,
+                           index=list(EXPORTS).index(s.get("export", "SVG")) if s.get("export") in EXPORTS else 0,
+                           key=f"{page}_sb_export", help="figures for a paper: vector SVG, or PNG at 4× resolution")
     if s.pop("_upload_lost", False):
         st.info("The link named an uploaded dataset; uploads are kept for one browser session only, so this view "
                 "shows the synthetic dataset. Upload the file again on the Data page.")
@@ -575,13 +593,16 @@ def saved_runs(page: str, state_key: str, studies: bool) -> None:
     if not runs:
         st.caption("No studies yet." if studies else "No runs yet.")
         return
-    st.dataframe([{"id": r["id"], "status": r["status"], "dataset": r["dataset"],
+    from ildl.compare import run_titles
+
+    titles = run_titles(runs)
+    st.dataframe([{"run": titles[r["id"]], "status": r["status"], "dataset": r["dataset"],
                    "study" if studies else "methods": r["study"] if studies else r["methods"],
-                   "problem": r.get("damaged") or ""} for r in runs], hide_index=True,
+                   "id": r["id"], "problem": r.get("damaged") or ""} for r in runs], hide_index=True,
                  height=min(300, 40 + 35 * len(runs)))
     ids = [r["id"] for r in runs]
     pick = st.selectbox("run", ids, index=ids.index(s[state_key]) if s.get(state_key) in ids else 0,
-                        key=f"{page}_pick")
+                        key=f"{page}_pick", format_func=lambda rid: f"{titles.get(rid, rid)} · {rid}")
     info = next(r for r in runs if r["id"] == pick)
     c = st.columns(4)
     if c[0].button("Open", key=f"{page}_open", disabled=bool(info.get("damaged"))):

@@ -32,7 +32,7 @@ def panel(key: str, rows: list[dict[str, Any]], run_ids: list[str] = (), Y=None)
                 continue
         prof = dk_profile(preds, Y) if preds else None
     cols = st.columns(3 if prof is not None and not prof.empty else [2, 1])
-    cols[0].plotly_chart(viz.error_sources(table), key=f"{key}_sources")
+    ui.plot(cols[0], viz.error_sources(table), key=f"{key}_sources")
     if prof is not None and not prof.empty:
-        cols[1].plotly_chart(viz.dk_profile(prof, "kl_nondominant"), key=f"{key}_dk_nd")
-        cols[2].plotly_chart(viz.dk_profile(prof, "kl_dominant"), key=f"{key}_dk_dom")
+        ui.plot(cols[1], viz.dk_profile(prof, "kl_nondominant"), key=f"{key}_dk_nd")
+        ui.plot(cols[2], viz.dk_profile(prof, "kl_dominant"), key=f"{key}_dk_dom")

@@ -45,8 +45,10 @@ except OSError:  # no writable temp dir: plain st.plotly_chart (the zoom is then
 def live_chart(fig: go.Figure, key: str, height: int | None = None) -> None:
     """Draw `fig` (give it layout.uirevision = what identifies its data, e.g. the run id) and keep the reader's
     interaction state across redraws of the same revision."""
+    from pages._ui.common import export_config
+
     if _component is None:
-        st.plotly_chart(fig, key=key)
+        st.plotly_chart(fig, key=key, config=export_config(key))
         return
     _component(figure=pio.to_json(fig, validate=False), height=int(height or fig.layout.height or 400), key=key,
-               default=None)
+               config=export_config(key), default=None)

@@ -59,7 +59,7 @@ def panel(page: str) -> None:
                 x = curves[curves["method"] == lessons.PLAIN]["epoch"].to_numpy()
                 n = min(len(x), *(len(s) for s in series.values()))
                 if n:
-                    col.plotly_chart(viz.curves(x[:n], {k: s[:n] for k, s in series.items()},
+                    ui.plot(col, viz.curves(x[:n], {k: s[:n] for k, s in series.items()},
                                                 title=f"Test {title}, mean over folds", xaxis="epoch",
                                                 yaxis="nats (≥ 0)"), key=f"{page}_regime_{part}")
         if w["status"] == "done":

@@ -1,4 +1,4 @@
-"""The replay of a finished run, TensorFlow-Playground style: ⏮ · ◀ step · ▶ play / ⏸ pause · step ▶ · speed ·
+"""The replay of a finished run, TensorFlow-Playground style: first · back · play / pause · step · speed ·
 a scrubber. Every logged scalar (losses, EMAs, branch weights, momenta, validation, the test diagnostic) is drawn
 per epoch with a marker at the replayed epoch, the values at that epoch are written out, and for label
 distributions the watched test samples' predictions are drawn as they were at that epoch. The state (epoch,
@@ -84,18 +84,20 @@ def panel(page: str, view: dict[str, Any], x_axis: str) -> None:
             if ss[k_ep] >= E:
                 ss[k_play] = False
                 st.rerun(scope="app")
-        c = st.columns([1, 1, 1, 1, 2, 6])
-        if c[0].button("⏮", key=f"{page}_rp_first", help="first epoch"):
+        c = st.columns([1, 1, 1, 1, 2, 4])
+        # Material icons (bundled with Streamlit): ⏮ ⏸ have no glyph in many Linux fonts
+        if c[0].button("First", icon=":material/first_page:", key=f"{page}_rp_first", help="first epoch"):
             ss[k_ep] = 1
-        if c[1].button("◀", key=f"{page}_rp_back", help="one epoch back"):
+        if c[1].button("Back", icon=":material/chevron_left:", key=f"{page}_rp_back", help="one epoch back"):
             ss[k_ep] = max(1, ss[k_ep] - 1)
-        if c[2].button("⏸" if ss[k_play] else "▶", key=f"{page}_rp_play_btn",
+        if c[2].button("Pause" if ss[k_play] else "Play", icon=":material/pause:" if ss[k_play] else
+                       ":material/play_arrow:", key=f"{page}_rp_play_btn",
                        help="pause" if ss[k_play] else "play"):
             ss[k_play] = not ss[k_play]
             if ss[k_play] and ss[k_ep] >= E:
                 ss[k_ep] = 1
             st.rerun(scope="app")  # the fragment's timer follows the new state
-        if c[3].button("▶|", key=f"{page}_rp_step", help="one epoch forward"):
+        if c[3].button("Step", icon=":material/chevron_right:", key=f"{page}_rp_step", help="one epoch forward"):
             ss[k_ep] = min(E, ss[k_ep] + 1)
         new_speed = c[4].selectbox("speed", SPEEDS, index=SPEEDS.index(speed), key=f"{page}_rp_speed_sel",
                                    format_func=lambda v: f"{v:g}×", label_visibility="collapsed")
@@ -115,7 +117,7 @@ def panel(page: str, view: dict[str, Any], x_axis: str) -> None:
             sfx = "" if i == 0 else str(i + 1)
             fig.add_shape(type="line", xref=f"x{sfx}", x0=e, x1=e, yref=f"y{sfx} domain", y0=0, y1=1,
                           line=dict(color="black", dash="dot"))
-        st.plotly_chart(fig, key=f"{page}_rp_chart")
+        ui.plot(st, fig, key=f"{page}_rp_chart")
         snaps = [x for x in view["events"] if x["type"] == "snapshot" and x["method"] == trained and x["fold"] == fold]
         start = next((x for x in view["events"] if x["type"] == "start" and x["method"] == trained
                       and x["fold"] == fold), None)
@@ -125,7 +127,7 @@ def panel(page: str, view: dict[str, Any], x_axis: str) -> None:
             labels = _labels(truth.shape[1])
             cols = st.columns(len(truth))
             for i, col in enumerate(cols):
-                col.plotly_chart(viz.distribution_bars({"true": truth[i], f"epoch {e}": np.asarray(snap["pred"][i])},
+                ui.plot(col, viz.distribution_bars({"true": truth[i], f"epoch {e}": np.asarray(snap["pred"][i])},
                                                        labels, title=f"test sample {i}"), key=f"{page}_rp_s{i}")
 
     player()
