@@ -116,7 +116,7 @@ def markdown(t: pd.DataFrame, published: bool = True) -> str:
 
 def _tex(s: str) -> str:
     return (str(s).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
-            .replace("#", r"\#"))
+            .replace("#", r"\#").replace("±", r"$\pm$"))
 
 
 def latex(t: pd.DataFrame, caption: str = "", published: bool = True) -> str:

@@ -19,6 +19,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+RUNS: dict = {}  # port → the server's runs dir (tests that count the runs a click made)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -28,7 +31,9 @@ def _free_port():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
-    env = dict(os.environ, ILDL_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
+    runs = tmp_path_factory.mktemp("runs")
+    RUNS[port] = runs
+    env = dict(os.environ, ILDL_RUNS_DIR=str(runs))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
