@@ -4,7 +4,10 @@ A server shared by a class must not accept a run that would take days or exhaust
 synthetic, batch 1, 5 000 epochs, hidden 2 048 ≈ 90 M steps). The estimate counts, for every model of the plan,
 epochs × ⌈n_train / batch⌉ steps and 6 × parameters FLOPs per training sample (forward 2, backward 4), plus the
 stacked parameters, gradients and optimiser state in memory. It is an upper bound for sparse data (the first
-layer skips zeros). Limits come from the environment (ILDL_JOB_FLOPS, ILDL_JOB_STEPS, ILDL_JOB_MEMORY_GB).
+layer skips zeros). Memory also counts what one step allocates (`Method.activation_bytes`: Group-DIR's contrastive
+loss builds (B, B, B) tensors), for the largest stack, since stacks train one after another. Limits come from the
+environment (ILDL_JOB_FLOPS, ILDL_JOB_STEPS, ILDL_JOB_MEMORY_GB, ILDL_JOB_SECONDS — the estimated time, classroom
+pace included).
 """
 from __future__ import annotations
 
@@ -21,8 +24,16 @@ GPU_FLOPS = 1e12
 
 
 def limits() -> dict[str, float]:
-    return dict(flops=float(os.environ.get("ILDL_JOB_FLOPS", 1e14)), steps=float(os.environ.get("ILDL_JOB_STEPS", 5e6)),
-                memory=float(os.environ.get("ILDL_JOB_MEMORY_GB", 4)) * 2**30)
+    return dict(flops=_env("ILDL_JOB_FLOPS", 1e14), steps=_env("ILDL_JOB_STEPS", 5e6),
+                memory=_env("ILDL_JOB_MEMORY_GB", 4) * 2**30, seconds=_env("ILDL_JOB_SECONDS", 1800))
+
+
+def _env(name: str, default: float) -> float:
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return v if v > 0 and v == v else default
 
 
 @dataclass
@@ -31,7 +42,7 @@ class Estimate:
     steps: int  # optimiser steps summed over stacks (models in one stack step together)
     model_steps: int
     flops: float
-    memory: float  # bytes of stacked parameters, gradients, optimiser state and checkpoints
+    memory: float  # bytes of stacked parameters, gradients, optimiser state, checkpoints and one step's activations
     seconds: float
 
     def text(self) -> str:
@@ -49,8 +60,11 @@ class Estimate:
         if self.model_steps > lim["steps"]:
             out.append(f"{self.model_steps:,} optimiser steps are over this server's limit of {lim['steps']:,.0f}")
         if self.memory > lim["memory"]:
-            out.append(f"≈ {self.memory / 2**30:.1f} GB of model state is over this server's limit of "
-                       f"{lim['memory'] / 2**30:.1f} GB")
+            out.append(f"≈ {self.memory / 2**30:.1f} GB of memory (model state and one step's activations) is over "
+                       f"this server's limit of {lim['memory'] / 2**30:.1f} GB")
+        if self.seconds > lim["seconds"]:
+            out.append(f"about {self.seconds / 60:.0f} min of training (pace included) is over this server's limit "
+                       f"of {lim['seconds'] / 60:.0f} min per run (ILDL_JOB_SECONDS)")
         return out
 
 
@@ -63,12 +77,13 @@ def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Est
         if not j.spec.constant:
             stacks.setdefault(stack_key(j), []).append(j)
     steps = model_steps = 0
-    flops = memory = paced = 0.0
+    flops = memory = paced = peak = 0.0
     for group in stacks.values():
         cls = group[0].spec.entry.cls
         n_params = _params(cls, group[0].cfg, group[0].dims)
         rules = 3  # checkpoints kept per selection rule, at most
         memory += len(group) * n_params * 4 * (1 + 1 + 3 + rules)
+        peak = max(peak, sum(cls.activation_bytes(j.cfg, j.dims) for j in group))
         for j in group:
             n = max(1, j.fold.n("train"))
             per_epoch = math.ceil(n / j.cfg["batch_size"])
@@ -77,7 +92,7 @@ def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Est
         steps += max(j.cfg["epochs"] * math.ceil(max(1, j.fold.n("train")) / j.cfg["batch_size"]) for j in group)
         paced += pace * max(j.cfg["epochs"] for j in group)
     rate = GPU_FLOPS if str(device).startswith("cuda") else CPU_FLOPS
-    return Estimate(sum(len(g) for g in stacks.values()), steps, model_steps, flops, memory,
+    return Estimate(sum(len(g) for g in stacks.values()), steps, model_steps, flops, memory + peak,
                     max(steps * STEP_SECONDS + flops / rate, paced))
 
 

@@ -7,6 +7,7 @@ opens in the app's Compare page; `--no-save` skips that.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,9 @@ def _settings(methods: Sequence[str], task: str, sets: dict[str, str], epochs: i
         for name in out:
             out[name]["epochs"] = epochs
     return out
+
+
+CLI_OWNER = "cli"  # runs made here are read-only to the app's visitors (unless ILDL_OPEN_CONTROL=1)
 
 
 def _writable(path: str | None, what: str) -> None:
@@ -209,9 +213,11 @@ def _execute(a: argparse.Namespace, cfg: dict[str, Any], data: Any) -> tuple[lis
     _writable(a.out, "--out")
     _writable(a.events, "--events")
     writer, run_id = None, None
+    created = time.time()
+    life = dict(owner=CLI_OWNER, pid=os.getpid(), created=created)  # the pid: a live CLI run is never 'interrupted'
     if not a.no_save:
-        run_id, writer = RunStore().create(cfg)
-        writer.status("running", created=time.time(), started=time.time())
+        run_id, writer = RunStore().create(cfg, **life)
+        writer.status("running", started=time.time(), **life)
     ev_fh = open(a.events, "w", encoding="utf-8") if a.events else None
     prog = Progress(sum(j.cfg["epochs"] for j in jobs if not j.spec.constant), a.quiet)
     rows: list[dict] = []
@@ -229,7 +235,7 @@ def _execute(a: argparse.Namespace, cfg: dict[str, Any], data: Any) -> tuple[lis
             writer.results(rows)
             save_result(writer, res)
 
-    t0 = time.perf_counter()
+    t0, t0_wall = time.perf_counter(), time.time()
     status, error = "failed", None
     try:
         results = runner.execute(cfg, task, jobs, emit=emit, on_result=on_result)
@@ -249,7 +255,7 @@ def _execute(a: argparse.Namespace, cfg: dict[str, Any], data: Any) -> tuple[lis
         if writer is not None:
             writer.event(E.end(status, error))
             writer.results(rows)
-            writer.status(status, error=error, finished=time.time())
+            writer.status(status, error=error, finished=time.time(), started=t0_wall, **life)
             writer.close()
     return rows, run_id, time.perf_counter() - t0
 

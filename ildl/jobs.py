@@ -10,15 +10,15 @@ not stop or delete it, unless the server opens control (ILDL_OPEN_CONTROL=1, e.g
 """
 from __future__ import annotations
 
+import errno
+import os
 import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 import numpy as np
-
-import os
-import weakref
 
 from . import budget
 from . import data as D
@@ -104,8 +104,8 @@ def plan_and_check(config: dict[str, Any], dataset: Any = None) -> tuple[dict, A
     problems = est.problems()
     if problems:
         raise BudgetError("This run is too large for this server: " + "; ".join(problems)
-                          + f" (estimate: {est.text()}). Use fewer epochs, folds or samples, a larger batch or a "
-                          "smaller network.")
+                          + f" (estimate: {est.text()}). Use fewer epochs, folds or samples, a smaller network or "
+                          "a faster pace; for memory also a smaller batch.")
     return cfg, data, task, jobs, est
 
 
@@ -202,24 +202,47 @@ class Job:
             final = "stopped" if self.stop_event.is_set() else "done"
         except MemoryError:
             error = "MemoryError: the run needed more memory than this machine has"
+        except OSError as e:  # most often a full disk while writing events or predictions
+            error = _disk_error(e)
         except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
             error = f"{type(e).__name__}: {e}"
-            (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            _quietly(lambda: (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8"))
         finally:
+            # every exit path ends here: the final status is set in memory and the slot freed even when the disk
+            # is full (each write below may fail on its own; none of them may keep the next job waiting)
             self.finished = time.time()
             self.plan = []  # the folds' arrays: a finished job keeps only its rows and events
             self.data = None
-            w.results(self.rows)
             end = E.end(final, error)
             self.log.append(end)
-            w.event(end)
-            w.status(final, error=error, created=self.created, started=self.started, finished=self.finished,
-                     epochs_done=self.epochs_done, total_epochs=self.total_epochs, owner=self.owner)
-            w.close()
+            failed = [e for e in (_quietly(lambda: w.results(self.rows)), _quietly(lambda: w.event(end)),
+                                  _quietly(lambda: w.status(final, error=error, created=self.created,
+                                                            started=self.started, finished=self.finished,
+                                                            epochs_done=self.epochs_done,
+                                                            total_epochs=self.total_epochs, owner=self.owner)),
+                                  _quietly(w.close)) if e is not None]
+            if failed and error is None:
+                final, error = "failed", _disk_error(failed[0]) + " (while saving the finished run)"
             # whoever waits on `status` finds the files complete; only then may the next job take the slot
             self.error, self.status = error, final
             if slot and self._slots is not None:
                 self._slots.release()
+
+
+def _quietly(fn) -> OSError | None:
+    """Run a write; return its OSError instead of raising (a full disk must not kill the job's cleanup)."""
+    try:
+        fn()
+    except OSError as e:
+        return e
+    return None
+
+
+def _disk_error(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return ("OSError: no space left on the device that holds the runs folder — this run could not be saved; "
+                "free some space (or delete old runs) and start it again")
+    return f"OSError: {e.strerror or e}"
 
 
 class JobRegistry:
@@ -235,10 +258,20 @@ class JobRegistry:
         self.max_running = max_running or default_max_running()
         self._slots = threading.Semaphore(self.max_running)
         self.open_control = (os.environ.get("ILDL_OPEN_CONTROL") == "1") if open_control is None else open_control
+        env = os.environ.get("ILDL_MAX_PER_VISITOR", "")
+        self.per_visitor = max(1, int(env)) if env.isdigit() else 2
         self.recovered = self.store.recover() if not self.store.problem() else []  # runs a crash left 'running'
 
     def submit(self, config: dict[str, Any], dataset: D.Dataset | None = None, owner: str | None = None) -> Job:
-        """Check (config, data, budget), create the run and queue the job; raises ValueError / BudgetError."""
+        """Check (config, data, budget, the visitor's own queue), create the run and queue the job; raises
+        ValueError / BudgetError. A visitor (an `owner`) may have at most `per_visitor` jobs queued or running."""
+        if owner is not None:
+            with self._lock:
+                mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.running)
+            if mine >= self.per_visitor:
+                raise BudgetError(f"you already have {mine} run{'s' if mine != 1 else ''} queued or running (the limit "
+                                  f"per visitor is {self.per_visitor}, ILDL_MAX_PER_VISITOR): wait for one to finish "
+                                  "or stop it")
         job = Job(config, dataset=dataset, store=self.store, owner=owner, slots=self._slots)
         with self._lock:
             self._jobs[job.id] = job
@@ -252,11 +285,22 @@ class JobRegistry:
         return job.owner if job is not None else self.store.status(run_id).get("owner")
 
     def may_control(self, run_id: str, owner: str | None) -> bool:
-        """Stop / delete: the browser that started the run (or anyone when the server opens control)."""
+        """Stop / delete: the browser that started the run (or anyone when the server opens control). Runs made
+        with the CLI belong to "cli" (a lecturer's prepared runs): read-only to every visitor. A run without a
+        readable owner may be deleted only when it is damaged (nobody can use it)."""
         if self.open_control:
             return True
         who = self.owner_of(run_id)
-        return who is None or (owner is not None and who == owner)
+        if who is None:
+            return self.get(run_id) is None and self._damaged(run_id)
+        return owner is not None and who == owner
+
+    def _damaged(self, run_id: str) -> bool:
+        try:
+            self.store.config(run_id)
+        except (OSError, ValueError):
+            return True
+        return not self.store.status(run_id)
 
     def stop(self, run_id: str, owner: str | None) -> bool:
         job = self.get(run_id)

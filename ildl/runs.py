@@ -141,7 +141,7 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=False)
         (path / "config.json").write_text(json.dumps(config, indent=2, default=_json_default), encoding="utf-8")
         w = RunWriter(path)
-        w.status("queued", created=time.time(), pid=os.getpid(), **status)
+        w.status("queued", **{"created": time.time(), "pid": os.getpid(), **status})
         return run_id, w
 
     def ids(self) -> list[str]:

@@ -88,7 +88,7 @@ def test_concurrent_jobs_queue_behind_a_server_wide_limit(tmp_path):
     reg = JobRegistry(RunStore(tmp_path), max_running=1)
     cfg = dict(dataset="synthetic", dataset_kw=dict(n=200, d=8), methods=["ldl-kl"], fold_ids=[0],
                settings={"ldl-kl": {"epochs": 40}})
-    jobs = [reg.submit(cfg, owner="a") for _ in range(3)]
+    jobs = [reg.submit(cfg, owner=f"visitor{i}") for i in range(3)]  # three visitors, one slot
     peak = 0
     t0 = time.time()
     while any(j.running for j in jobs) and time.time() - t0 < 60:

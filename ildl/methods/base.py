@@ -104,6 +104,14 @@ class Method:
         raise NotImplementedError
 
     # -- defaults ------------------------------------------------------------------
+    @classmethod
+    def activation_bytes(cls, cfg: dict[str, Any], dims: dict[str, int]) -> float:
+        """Bytes one model's training step allocates (forward values kept for backward, their gradients): the
+        budget adds it for the largest stack. Default: every layer's (B, width) output, float32, ×3 (value,
+        gradient, optimiser scratch), with the widths of the task's input, hidden and output."""
+        B, h = cfg.get("batch_size", 64), cfg.get("hidden", 100)
+        return 4.0 * 3 * B * (dims.get("d", 0) + 6 * h + 4 * max(dims.values(), default=0))
+
     def init_state(self) -> dict[str, torch.Tensor]:
         return {}
 
