@@ -26,8 +26,16 @@ from .tasks import TASKS, get as get_task
 from .verdict import verdicts
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad argument is one `error:` line (and the help command), not a page of usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ildl", description="Imbalanced label-distribution learning lab")
+    p = _Parser(prog="python -m ildl", description="Imbalanced label-distribution learning lab")
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("datasets", help="list the bundled datasets")
     d.add_argument("--task", choices=list(TASKS))
@@ -111,11 +119,15 @@ CLI_OWNER = "cli"  # runs made here are read-only to the app's visitors (unless 
 def _writable(path: str | None, what: str) -> None:
     """Fail now, not after hours of training, if `path` cannot be written: try opening it for appending
     (permission bits alone say nothing to root), and leave no file behind."""
-    if not path:
+    if path is None:
         return
+    if not str(path).strip():
+        raise ValueError(f"{what}: give a file name")
     p = Path(path)
     if p.is_dir():
         raise ValueError(f"{what} {path}: is a directory")
+    if p.exists() and not p.is_file():  # /dev/full, a FIFO (opening it would wait for a reader), a socket
+        raise ValueError(f"{what} {path}: not a regular file")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"{what} {path}: folder {parent} does not exist")

@@ -205,6 +205,10 @@ def _mat_header_check(fh, name: str) -> None:
         raise DataError(f"{name}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from None
     finally:
         fh.seek(0)
+    bad = [(n, cls) for n, _, cls in info if cls in ("cell", "struct", "object", "function_handle", "opaque")]
+    if bad:  # their headers say 1×1 whatever they hold, so nothing could be checked before loading them
+        raise DataError(f"{name}: variable(s) {', '.join(f'{n} ({c})' for n, c in bad)} are MATLAB {bad[0][1]}s; "
+                        "save only numeric arrays ('features', 'labels', optionally 'age')")
     _check_elements(name, {n: tuple(sh) for n, sh, _ in info})
 
 
@@ -215,18 +219,19 @@ def _npz_header_check(fh, name: str) -> None:
     shapes = {}
     try:
         with zipfile.ZipFile(fh) as z:
-            for info in z.infolist():
-                if not info.filename.endswith(".npy"):
+            for info in z.infolist():  # every member: np.load reads 'features' as readily as 'features.npy'
+                if info.is_dir():
                     continue
                 with z.open(info) as m:
                     version = np.lib.format.read_magic(m)
                     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                         np.lib.format.read_array_header_2_0
                     shape, _, dtype = read(m)  # the header only
+                key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 if dtype.hasobject:
-                    raise DataError(f"{name}: array '{info.filename[:-4]}' holds Python objects (needs unpickling); "
+                    raise DataError(f"{name}: array '{key}' holds Python objects (needs unpickling); "
                                     "store plain numeric arrays")
-                shapes[info.filename[:-4]] = tuple(shape)
+                shapes[key] = tuple(shape)
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise DataError(f"{name}: not a readable .npz file ({type(e).__name__}: {e})") from None
     finally:
@@ -279,10 +284,17 @@ def _read_npz(fh, name: str):
 def _read_csv(fh, name: str, label_columns: Sequence[str] | int | None):
     import pandas as pd
 
-    head = fh.readline()
-    rows = head.count(b"\n") + sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    # rows however the lines end (\n, \r\n or a lone \r, which pandas also splits on), counted before parsing
+    head = fh.read(1 << 20)
+    cols = head.split(b"\n", 1)[0].split(b"\r", 1)[0].count(b",") + 1
+    n_lf = n_cr = 0
+    chunk = head
+    while chunk:
+        n_lf += chunk.count(b"\n")
+        n_cr += chunk.count(b"\r")
+        chunk = fh.read(1 << 20)
     fh.seek(0)
-    _check_elements(name, {"table": (rows, head.count(b",") + 1)})
+    _check_elements(name, {"table": (max(n_lf, n_cr) + 1, cols)})
     try:
         df = pd.read_csv(fh)
     except Exception as e:

@@ -10,6 +10,7 @@ not stop or delete it, unless the server opens control (ILDL_OPEN_CONTROL=1, e.g
 """
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import threading
@@ -81,6 +82,12 @@ def stop_all(timeout: float = 10.0) -> int:
     for j in live:
         j.join(timeout)
     return len(live)
+
+
+# At interpreter exit (Streamlit stopped by SIGTERM / Ctrl-C, a test run ending) every worker is asked to stop and
+# joined *before* finalisation: a daemon thread killed inside torch aborts the interpreter ("terminate called
+# without an active exception"), and its run would stay 'running' on disk.
+atexit.register(stop_all)
 
 
 class BudgetError(ValueError):

@@ -106,6 +106,8 @@ def test_prior(spec: str | Sequence[float], C: int) -> np.ndarray:
         except ValueError:
             raise DataError(f"test prior '{spec}': expected e.g. forward50 or backward50") from None
         p = R ** (-np.arange(C) / (C - 1))
+        if not (np.isfinite(R) and R >= 1):
+            raise DataError(f"test prior '{spec}': the ratio R must be a finite number ≥ 1")
         p = p[::-1] if spec.startswith("backward") else p
     else:
         try:
@@ -113,7 +115,7 @@ def test_prior(spec: str | Sequence[float], C: int) -> np.ndarray:
         except ValueError:
             raise DataError(f"test prior '{spec}': uniform, forwardR, backwardR or {C} comma-separated numbers") \
                 from None
-    if p.shape != (C,) or (p < 0).any() or p.sum() <= 0:
+    if p.shape != (C,) or not np.isfinite(p).all() or (p < 0).any() or p.sum() <= 0:
         raise DataError(f"a test prior needs {C} non-negative numbers with a positive sum")
     return p / p.sum()
 

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import threading
 import time
 import uuid
@@ -121,8 +122,31 @@ class RunWriter:
             self._fh.close()
 
 
+# What a reader takes from a run's folder at most (a view never needs more; the downloads read the whole file).
+CAPS = {"config.json": 1 << 20, "status.json": 1 << 20, "results.csv": 32 << 20, "events.jsonl": 16 << 20,
+        "npz": 64 << 20}
+
+
+def read_capped(path: Path, cap: int, tail: bool = False) -> bytes:
+    """A regular file's bytes, at most `cap` (the last `cap` with `tail`): never follows a link, never opens a
+    FIFO, a device or a socket (which could block a reader forever or never end), never reads past the cap.
+    OSError when the file is not a plain file, ValueError when it is larger than the cap and not a tail."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path.name} is not a plain file")
+    if st.st_size > cap and not tail:
+        raise ValueError(f"{path.name} is larger than {cap >> 20} MB")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if st.st_size > cap:
+            fh.seek(st.st_size - cap)
+            fh.readline()  # start at a whole line
+        return fh.read(cap)
+
+
 class RunStore:
-    """The runs directory. Every reader tolerates whatever it finds on disk."""
+    """The runs directory. Every reader tolerates whatever it finds on disk, and reads only plain files within
+    the caps above (a FIFO, a link to /dev/zero or a 300 MB event log cannot block or exhaust the server)."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_root()
@@ -148,7 +172,7 @@ class RunStore:
         if self.problem() or not self.root.exists():
             return []
         try:
-            return sorted((p.name for p in self.root.iterdir() if p.is_dir()), reverse=True)
+            return sorted((p.name for p in self.root.iterdir() if p.is_dir() or p.is_symlink()), reverse=True)
         except OSError:
             return []
 
@@ -170,20 +194,26 @@ class RunStore:
         return out
 
     def path(self, run_id: str) -> Path:
-        if not isinstance(run_id, str) or not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id:
+        """The run's entry in the runs folder (a name, never a path elsewhere; not resolved, so a link stays a link)."""
+        if not isinstance(run_id, str) or not run_id or run_id in (".", "..") or "/" in run_id or "\\" in run_id \
+                or "\0" in run_id:
             raise ValueError(f"bad run id {run_id!r}")
-        p = (self.root / run_id).resolve()
-        if p.parent != self.root.resolve():
-            raise ValueError(f"bad run id {run_id!r}")
+        return self.root / run_id
+
+    def _dir(self, run_id: str) -> Path:
+        """The run's folder for reading: a link in its place is damage, not a run (OSError)."""
+        p = self.path(run_id)
+        if p.is_symlink():
+            raise OSError(f"{run_id} is a link, not a run folder")
         return p
 
     def _read(self, run_id: str, name: str) -> tuple[Any, str | None]:
         try:
-            text = (self.path(run_id) / name).read_text(encoding="utf-8")
+            text = read_capped(self._dir(run_id) / name, CAPS[name]).decode("utf-8")
         except FileNotFoundError:
             return None, f"{name} is missing"
         except (OSError, UnicodeDecodeError, ValueError) as e:
-            return None, f"{name} is unreadable ({type(e).__name__})"
+            return None, f"{name} is unreadable ({e if isinstance(e, (OSError, ValueError)) else type(e).__name__})"
         try:
             return json.loads(text), None
         except json.JSONDecodeError:
@@ -215,9 +245,10 @@ class RunStore:
         return st if isinstance(st, dict) and isinstance(st.get("status", ""), str) else {}
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
-        """Every readable event; a line cut by a crash, garbled bytes or a value that is not an event is skipped."""
+        """The readable events of the log's last CAPS['events.jsonl'] bytes (a view's bounded tail; `events_path`
+        is the whole log, for downloads); a line cut by a crash, garbled bytes or a non-event is skipped."""
         try:
-            raw = (self.path(run_id) / "events.jsonl").read_bytes()
+            raw = read_capped(self._dir(run_id) / "events.jsonl", CAPS["events.jsonl"], tail=True)
         except (OSError, ValueError):
             return []
         out = []
@@ -232,7 +263,7 @@ class RunStore:
 
     def results_csv(self, run_id: str) -> str:
         try:
-            return (self.path(run_id) / "results.csv").read_text(encoding="utf-8")
+            return read_capped(self._dir(run_id) / "results.csv", CAPS["results.csv"]).decode("utf-8")
         except (OSError, UnicodeDecodeError, ValueError):
             return ""
 
@@ -241,14 +272,14 @@ class RunStore:
         that is damaged or lacks them is skipped (it costs its view, not the page)."""
         out = {}
         try:
-            d = self.path(run_id) / "pred"
-            files = sorted(d.glob("*.npz")) if d.is_dir() else []
+            d = self._dir(run_id) / "pred"
+            files = sorted(d.glob("*.npz")) if d.is_dir() and not d.is_symlink() else []
         except (OSError, ValueError):
             return out
         for p in files:
             key, _, fold = p.stem.rpartition("__f")
             try:
-                with np.load(p, allow_pickle=False) as z:
+                with np.load(io.BytesIO(read_capped(p, CAPS["npz"])), allow_pickle=False) as z:
                     if a in z.files and b in z.files:
                         out[(key, int(fold))] = (z[a], z[b])
             except Exception:  # noqa: BLE001 — anything a damaged file raises
@@ -275,7 +306,7 @@ class RunStore:
 
     def _rows(self, run_id: str) -> tuple[list[dict[str, Any]], str | None]:
         try:
-            raw = (self.path(run_id) / "results.csv").read_bytes()
+            raw = read_capped(self._dir(run_id) / "results.csv", CAPS["results.csv"])
         except FileNotFoundError:
             return [], None
         except (OSError, ValueError):
@@ -313,7 +344,11 @@ class RunStore:
         return self._rows(run_id)[0]
 
     def delete(self, run_id: str) -> None:
-        shutil.rmtree(self.path(run_id), ignore_errors=True)
+        p = self.path(run_id)
+        if p.is_symlink() or p.is_file():  # a link (or a stray file) in the runs folder: remove it, not its target
+            p.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
 
     def recover(self, alive: Any = None) -> list[str]:
         """Runs left 'queued' / 'running' by a process that no longer exists (a crash, `kill -9`, a restart)

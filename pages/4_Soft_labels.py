@@ -153,7 +153,9 @@ with ui.friendly_errors("Soft labels"):
     key = dumps(cfg)
     if st.query_params.get("soft_run") and key not in runs:
         runs[key] = st.query_params["soft_run"]
-    if st.button("Train the three group classifiers", key=f"{PAGE}_train", disabled=ui.store_problem()):
+    job = reg.get(runs.get(key))
+    if st.button("Train the three group classifiers", key=f"{PAGE}_train",
+                 disabled=ui.store_problem() or bool(job is not None and job.running)):
         with ui.friendly_errors("Starting the comparison"):
             runs[key] = reg.submit(cfg, owner=ui.owner()).id
     if key in runs:

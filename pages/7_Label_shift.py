@@ -35,7 +35,15 @@ def trained(dataset: str, imbalance: float, seed: int) -> dict[str, np.ndarray] 
     if key not in runs:
         if ui.store_problem():
             return None
-        runs[key] = reg.submit(cfg, owner=ui.owner()).id
+        for old in runs.values():  # the reader moved on: a draw still training for this session is not wanted
+            job = reg.get(old)
+            if job is not None and job.running and reg.stop(old, ui.owner()):
+                job.join(2.0)
+        try:
+            runs[key] = reg.submit(cfg, owner=ui.owner()).id
+        except ValueError as e:  # the budget or this visitor's queue: said, not raised
+            st.warning(f"Could not start training this draw: {e}")
+            return None
     run_id = runs[key]
     v = ui.run_view(run_id)
     if v is None:

@@ -538,8 +538,20 @@ def current_dataset() -> D.Dataset | None:
 
 
 def thresholds_for(ds: D.Dataset) -> tuple | None:
+    """The session's ILDL thresholds when they fit this dataset (label indices inside its labels), else the
+    dataset's own; thresholds that do not fit (e.g. ?thresholds=1,2,99,0) are dropped with a message."""
     s = state()
-    return s.get("thresholds") or ds.thresholds
+    th = s.get("thresholds")
+    if th:
+        try:
+            D.check_thresholds(th, ds.n_labels)
+        except D.DataError as e:
+            s["thresholds"] = None
+            sync_url()
+            st.warning(f"Ignoring the thresholds {','.join(f'{v:g}' for v in th)}: {e}; using "
+                       f"{'the dataset’s own' if ds.thresholds else 'none'}.")
+            return ds.thresholds
+    return th or ds.thresholds
 
 
 def current_protocol(ds: D.Dataset) -> tuple[Protocol | None, str]:
