@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pages = []
-            for i in range(a.sessions):
+            for _ in range(a.sessions):
                 ctx = browser.new_context()  # its own cookies: another browser, another owner
                 page = ctx.new_page()
                 page.goto(f"{url}/Train?method=ldl-kl&syn_n=400&p_epochs={a.epochs}&p_log_every=5")

@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from . import data as D
 from . import events as E
 from . import runner, studies
 from .config import parse_sets
 from .jobs import save_result
-from .metrics import CONSTANT_PREDICTORS, SIX
 from .methods import REGISTRY, parse
+from .metrics import CONSTANT_PREDICTORS, SIX
 from .runs import RunStore, dumps, rows_to_csv
-from .tasks import TASKS, get as get_task
+from .tasks import TASKS
+from .tasks import get as get_task
 from .verdict import verdicts
 
 

@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .metrics import LOWER_IS_BETTER, SIX
 from .methods import REGISTRY, parse
+from .metrics import LOWER_IS_BETTER, SIX
 from .viz import PALETTE
 
 HEADLINE = ("epochs", "lr", "batch_size", "hidden")  # shown in a run's line even when they are defaults
@@ -134,7 +134,7 @@ def relative_to(means: dict[str, dict[str, float]], reference: str = "uniform",
             for name, v in means.items()}
 
 
-def dk_profile(preds: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], Y: np.ndarray) -> "pd.DataFrame":
+def dk_profile(preds: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], Y: np.ndarray):
     """Per (method, d_k bin): the test kl and its two parts, pooled over a run's saved test predictions
     ((method, fold) → (test indices, predictions), `RunStore.predictions`) against the dataset's Y (n, C)."""
     import pandas as pd

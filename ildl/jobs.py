@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from . import budget
+from . import budget, runner
 from . import data as D
 from . import events as E
-from . import runner
 from .engine import Result
 from .runs import RunStore, RunWriter
 

@@ -187,7 +187,7 @@ def imbalance_sentence(rep: dict, labels: list[str]) -> str:
     te = np.asarray(rep["test_mass"], np.float64)
     te = te / max(te.sum(), 1e-300)
     a, b = int(tr.argmax()), int(te.argmax())
-    text += (f" Share of the label mass, training → untouched test folds: "
+    text += (" Share of the label mass, training → untouched test folds: "
              + ", ".join(f"{labels[j]} {tr[j]:.2f} → {te[j]:.2f}" for j in range(len(labels))) + ".")
     flat = te.max() - te.min() < 0.05
     if a != b or flat:

@@ -8,7 +8,7 @@ import threading
 from typing import Any, Callable, Sequence
 
 from . import data as D
-from . import engine
+from . import engine, studies
 from . import selection as S
 from .config import resolve as resolve_params
 from .device import resolve as resolve_device  # noqa: F401 (also used by benches)
@@ -39,8 +39,6 @@ def task_options(task: Task, cfg: dict[str, Any]) -> dict[str, Any]:
 def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults, type-check everything and resolve every method's parameters (the saved config is the
     whole truth about a run). Raises ValueError / DataError with a message a person can act on."""
-    from . import studies
-
     task_names = {p.name for t in ("ldl", "dir", "lt") for p in get(t).options}
     unknown = set(cfg) - set(RUN_DEFAULTS) - task_names - {"configs"}
     if unknown:
@@ -107,8 +105,6 @@ def load_data(cfg: dict[str, Any]) -> Any:
 
 def plan(cfg: dict[str, Any], data: Any) -> tuple[Task, list[engine.Job]]:
     """The jobs of a resolved run: methods × folds, or a study's grid × folds."""
-    from . import studies
-
     task = get(cfg["task"])
     if cfg["study"]:
         return task, studies.plan(studies.get(cfg["study"]), task, data, cfg)

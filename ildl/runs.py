@@ -294,15 +294,6 @@ class RunStore:
     def groups(self, run_id: str) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
         """(configuration, fold) → (predicted groups, true groups) of an imbalanced-regression run."""
         return self._pred_arrays(run_id, "g_pred", "g_true")
-        for p in files:
-            key, _, fold = p.stem.rpartition("__f")
-            try:
-                with np.load(p, allow_pickle=False) as z:
-                    if "g_pred" in z.files and "g_true" in z.files:
-                        out[(key, int(fold))] = (z["g_pred"], z["g_true"])
-            except Exception:  # a damaged file costs its histogram, not the page
-                continue
-        return out
 
     def _rows(self, run_id: str) -> tuple[list[dict[str, Any]], str | None]:
         try:

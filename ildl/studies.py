@@ -16,7 +16,8 @@ import pandas as pd
 from . import engine
 from . import metrics as Mx
 from .methods import parse
-from .tasks import Task, get as get_task
+from .tasks import Task
+from .tasks import get as get_task
 
 CONSTANTS = Mx.CONSTANT_PREDICTORS
 
@@ -119,19 +120,6 @@ def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.J
     return jobs
 
 
-def criterion_comparison(ds, group_counts: Sequence[int] = (5, 10, 25), *, epochs: int = 30, seed: int = 0,
-                         emit=None, stop=None) -> dict[str, Any]:
-    """Fold 0 of the group-dir study at `epochs`, run here and now (the app runs the same config as a job):
-    see `group_comparison`."""
-    from . import runner
-
-    results: list[engine.Result] = []
-    rows = runner.run(comparison_config(ds.name, epochs=epochs, seed=seed), dataset=ds, on_result=results.append,
-                      emit=emit or engine._noop, stop=stop)
-    groups = {(r.job.tag["config"], r.job.fold.id): r.extra["groups"] for r in results if "groups" in r.extra}
-    return group_comparison(rows, groups, group_counts)
-
-
 def comparison_config(dataset: str, dataset_kw: dict | None = None, *, epochs: int = 30, seed: int = 0) -> dict:
     """The run behind the Soft-labels page's comparison: the group-dir study on fold 0, `epochs` each."""
     return dict(study="group-dir", dataset=dataset, dataset_kw=dataset_kw or {}, fold_ids=[0], seed=seed,
@@ -174,19 +162,6 @@ def mistakes_sentence(dist: dict[str, dict[int, np.ndarray]], G: int) -> str:
                  " Soft labels do not keep their mistakes closer than CE here." if diff < -0.02 else
                  " Soft labels and CE place their mistakes about equally far here.")
     return text
-
-
-def label_shift_models(dataset: str, imbalance: float, seed: int, *, emit=None, stop=None):
-    """Every long-tail method trained on one long-tailed draw (`seed`): (data, {method: logits on the balanced
-    pool}) — what the Label-shift page re-weights under any test prior."""
-    from . import longtail as LT
-    from . import runner
-    from .tasks import methods as task_methods
-
-    results: list[engine.Result] = []
-    runner.run(dict(task="lt", dataset=dataset, methods=task_methods("lt"), folds=seed + 1, fold_ids=[seed],
-                    imbalance=imbalance), on_result=results.append, emit=emit or engine._noop, stop=stop)
-    return LT.load_lt(dataset, imbalance, seed), {r.job.spec.name: r.pred for r in results}
 
 
 def label(row: dict[str, Any]) -> str:

@@ -4,8 +4,18 @@ import streamlit as st
 import torch
 
 from ildl import viz
-from ildl.regression import (SYNTHETIC_DIR_PARAMS, entropy, group_edges, group_of, la_view, make_synthetic_dir,
-                             shot_regions, shot_thresholds, soft_labels, target_bins)
+from ildl.regression import (
+    SYNTHETIC_DIR_PARAMS,
+    entropy,
+    group_edges,
+    group_of,
+    la_view,
+    make_synthetic_dir,
+    shot_regions,
+    shot_thresholds,
+    soft_labels,
+    target_bins,
+)
 from ildl.runs import dumps
 from ildl.studies import comparison_config, group_comparison, mistakes_sentence
 from pages._ui import common as ui

@@ -12,6 +12,7 @@ from ildl.runs import rows_to_csv
 from pages._ui import common as ui
 from pages._ui import diagnosis
 
+
 def _per_run(f: pd.DataFrame) -> pd.DataFrame:
     """Long (run, fold, x, v) → one column per run, so each run is one series with its own colour."""
     out = f.pivot_table(index=["fold", "_x"], columns="run", values="v", aggfunc="last").reset_index()

@@ -4,10 +4,9 @@ import numpy as np
 import streamlit as st
 
 from ildl import longtail as LT
-from ildl import tasks
-from ildl.runs import dumps
+from ildl import tasks, viz
 from ildl.methods.longtail import adjust
-from ildl import viz
+from ildl.runs import dumps
 from pages._ui import common as ui
 
 PAGE = "shift"

@@ -160,7 +160,7 @@ def test_ten_start_stop_cycles_leave_no_threads():
         at.button(key="train_start").click().run()
         job = registry().get(at.query_params["run"])
         jobs.append(job)
-        assert _wait(lambda: job.epochs_done >= 1)
+        assert _wait(lambda job=job: job.epochs_done >= 1)
         at.button(key="train_stop").click().run()
         assert job.join(1.0) and job.status == "stopped"
     assert len({j.id for j in jobs}) == 10

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from ildl.decouple import decouple, identity_terms, kl, recombine, binary_kl, log_nondominant
+from ildl.decouple import binary_kl, decouple, identity_terms, kl, log_nondominant, recombine
 
 
 def random_dists(B=64, C=6, seed=0, sharp=3.0):

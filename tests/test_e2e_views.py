@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-
 from test_e2e import RUNS, _run_id, _start, _wait_status, browser, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from helpers import batch, dist, lin, rand, trainer
-from ildl import run_experiment, selection as S
+from ildl import run_experiment
+from ildl import selection as S
 from ildl.data import make_synthetic
-
 
 
 @pytest.mark.parametrize("name", ["rda", "dildl"])

@@ -4,7 +4,6 @@ import time
 import pytest
 
 from ildl.data import DataError
-
 from ildl.jobs import EventLog, JobRegistry
 from ildl.runs import RunStore
 

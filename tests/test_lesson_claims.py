@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from conftest import ROOT
 from ildl import lessons
 from ildl.data import load
 from ildl.runner import run, run_experiment

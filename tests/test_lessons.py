@@ -168,7 +168,7 @@ def test_presets_are_valid_generator_settings():
     from ildl.config import resolve
     from ildl.data import SYNTHETIC_PARAMS
 
-    for name, values in SYNTHETIC_PRESETS.items():
+    for values in SYNTHETIC_PRESETS.values():
         resolve(SYNTHETIC_PARAMS, values)
     assert lessons.REGIME in SYNTHETIC_PRESETS
 

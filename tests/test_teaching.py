@@ -204,7 +204,6 @@ def test_label_shift_page_moves_with_the_prior():
     from streamlit.testing.v1 import AppTest
 
     from conftest import ROOT
-
     from pages._ui.common import registry
 
     at = AppTest.from_file(str(ROOT / "pages/7_Label_shift.py"), default_timeout=120).run()

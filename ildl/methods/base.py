@@ -22,8 +22,8 @@ import torch
 import torch.nn as nn
 
 from ..config import COMMON, Param
-from ..selection import PRIOR_FLOOR
 from ..optim import AdamW, Clip, Group
+from ..selection import PRIOR_FLOOR
 from ..stack import Params, Sparse, masked_mean
 
 

@@ -8,8 +8,8 @@ import numpy as np
 from .. import data as D
 from .. import metrics as M
 from .. import selection as S
-from ..prior import choose_lambda, compensate, la_target, shrink
 from ..config import Param
+from ..prior import choose_lambda, compensate, la_target, shrink
 from ..protocol import Scaler, make_protocol
 from .base import Fold, Task
 

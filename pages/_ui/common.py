@@ -19,9 +19,9 @@ from ildl.config import Param
 from ildl.device import describe
 from ildl.jobs import JobRegistry
 from ildl.methods import REGISTRY
-from ildl.tasks import methods as task_methods
 from ildl.protocol import Protocol, make_protocol
 from ildl.runs import RunStore
+from ildl.tasks import methods as task_methods
 
 NAV = (("app.py", "Home", ":material/home:"), ("pages/1_Data.py", "Data", ":material/dataset:"),
        ("pages/2_Train.py", "Train", ":material/model_training:"),
