@@ -105,6 +105,10 @@ def _settings(methods: Sequence[str], task: str, sets: dict[str, str], epochs: i
                 and pname in {p.name for p in s.entry.schema()}]
         if not hits:
             raise ValueError(f"--set {key}: no chosen method has a parameter '{pname}'")
+        meanings = {next(p.help for p in s.entry.schema() if p.name == pname) for s in hits}
+        if not target and len(meanings) > 1:  # e.g. gamma: RDA's focal exponent, DILDL's align4 weight
+            raise ValueError(f"--set {key} is ambiguous: '{pname}' means different things in "
+                             f"{', '.join(s.name for s in hits)}; write " + " or ".join(f"{s.base}.{pname}=…" for s in hits))
         for s in hits:
             out[s.name][pname] = val
     if epochs is not None:

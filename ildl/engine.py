@@ -278,7 +278,7 @@ def _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, wat
         outs = _per_model(method.predict(P, te.all()[0]), te.n)
         for i, j in enumerate(jobs):
             emit(E.make("diag", j.tag, epoch=epoch, step=int(steps[i]), note=E.DIAG_NOTE,
-                        **task.diag(j.fold, outs[i])))
+                        **task.diag(j.fold, outs[i], j.cfg)))
 
 
 def constant_results(task: Task, jobs: Sequence[Job], emit: Emit = _noop) -> list[Result]:

@@ -78,7 +78,8 @@ class Task:
     def val_record(self, fold: Fold, out: Any) -> dict[str, float]:
         return {}
 
-    def diag(self, fold: Fold, out: Any) -> dict[str, float]:
+    def diag(self, fold: Fold, out: Any, cfg: dict[str, Any] | None = None) -> dict[str, float]:
+        """Test metrics of one epoch's outputs (a diagnostic no selection rule reads); `cfg` the model's config."""
         raise NotImplementedError
 
     def evaluate(self, fold: Fold, out: Any, cfg: dict[str, Any], pc: bool = False, shrink_to: bool = False,

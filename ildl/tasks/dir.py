@@ -65,7 +65,7 @@ class DIRTask(Task):
     def _pred(self, fold: Fold, out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         return out["y"] * fold.ctx["sd"] + fold.ctx["mu"], out.get("g")
 
-    def diag(self, fold: Fold, out) -> dict[str, float]:
+    def diag(self, fold: Fold, out, cfg: dict[str, Any] | None = None) -> dict[str, float]:
         pred, g = self._pred(fold, out)
         return dict(test_mae=float(np.abs(pred - fold.ctx["y_test"]).mean()),
                     test_group_acc=float((g == fold.ctx["g_test"]).mean()) if g is not None else float("nan"))

@@ -78,7 +78,7 @@ class LDLTask(Task):
     def val_record(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
         return S.val_record(fold.ctx["y_val"], out, fold.stats["prior"])
 
-    def diag(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
+    def diag(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any] | None = None) -> dict[str, float]:
         m = M.evaluate(fold.ctx["y_test"], out, fold.ctx["head"])
         return {f"test_{k}": m[k] for k in ("kl", "chebyshev", "kl_dominant", "kl_nondominant")}
 

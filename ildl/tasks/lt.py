@@ -61,9 +61,12 @@ class LTTask(Task):
                 ctx=dict(data=d, priors=priors, seed=seed, test_idx=np.arange(len(d.y_pool)))))
         return out
 
-    def diag(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
+    def diag(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any] | None = None) -> dict[str, float]:
+        """Balanced-pool accuracy under a uniform test prior, scored with the model's *own* prediction rule (CE as
+        is, PC compensated, LA / balanced softmax / LADE with log p_t) — the rule `evaluate` uses."""
         d = fold.ctx["data"]
-        return dict(test_acc_uniform=LT.accuracy_under_prior("pc", out, d, np.full(d.n_classes, 1 / d.n_classes)))
+        kind = (cfg or {}).get("kind", "ce")
+        return dict(test_acc_uniform=LT.accuracy_under_prior(kind, out, d, np.full(d.n_classes, 1 / d.n_classes)))
 
     def evaluate(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any], pc: bool = False, **_: Any) -> list[dict[str, Any]]:
         d, kind = fold.ctx["data"], cfg["kind"]
