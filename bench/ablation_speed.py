@@ -40,20 +40,23 @@ def matmul_rate(device: torch.device, n: int = 1024, reps: int = 20) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
-def run(study: str, dataset: str, folds: int, batched: bool, device: str) -> tuple[float, dict, dict]:
-    epochs = {}
+def run(study: str, dataset: str, folds: int, batched: bool, device: str,
+        epochs: int | None = None) -> tuple[float, dict, dict]:
+    """One study's rows {(config, fold, prior, metric): value}, its wall time and every model's selected epochs;
+    `epochs` overrides every configuration's (a quick run)."""
+    best = {}
 
     def emit(e):
         if e["type"] == "fold" and e["config"] not in studies.CONSTANTS:
-            epochs[(e["config"], e["fold"])] = e["best_epochs"]
+            best[(e["config"], e["fold"])] = e["best_epochs"]
 
     t0 = time.perf_counter()
     rows = runner.run(dict(study=study, dataset=dataset, fold_ids=list(range(folds)), batched=batched, device=device,
-                           step_events=False), emit=emit)
+                           step_events=False, settings={"*": {"epochs": epochs}} if epochs else {}), emit=emit)
     secs = time.perf_counter() - t0
     metrics = studies.get(study).metrics
     return secs, {(r["config"], r["fold"], r.get("test_prior"), m): r[m] for r in rows for m in metrics
-                  if r["config"] not in studies.CONSTANTS}, epochs
+                  if r["config"] not in studies.CONSTANTS}, best
 
 
 def main(argv=None) -> int:
