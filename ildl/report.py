@@ -150,22 +150,27 @@ def latex(t: pd.DataFrame, caption: str = "", published: bool = True) -> str:
                       r"\end{tabular}", r"\end{table}"]).replace("\n\n", "\n")
 
 
-def verdict(t: pd.DataFrame, reference: str) -> list[str]:
-    """Sentences from the marks of a `table` against `reference`."""
-    if t.empty or reference not in set(t["config"]):
-        return []
-    metrics = _metric_heads(t)
+def mark_sentences(rows: pd.DataFrame, metrics: Sequence[str], who: str, over: str) -> list[str]:
+    """'<who> is significantly better than A (kl); B (all metrics) …' from the •/◦ marks of a table's rows."""
     out = []
     for sign, word in (("•", "better"), ("◦", "worse")):
         parts = []
-        for _, r in t[(t["kind"] == "trained") & (t["config"] != reference)].iterrows():
+        for _, r in rows.iterrows():
             hits = [m for m in metrics if str(r[m]).endswith(sign)]
             if hits:
                 parts.append(f"{r['config']} ({'all metrics' if len(hits) == len(metrics) else ', '.join(hits)})")
         if parts:
-            out.append(f"**{reference}** is significantly **{word}** than " + "; ".join(parts)
-                       + " (paired t-test over the shared folds, p < 0.05).")
+            out.append(f"{who} is significantly **{word}** than " + "; ".join(parts)
+                       + f" (paired t-test {over}, p < 0.05).")
+    return out
+
+
+def verdict(t: pd.DataFrame, reference: str) -> list[str]:
+    """Sentences from the marks of a `table` against `reference`."""
+    if t.empty or reference not in set(t["config"]):
+        return []
     trained = t[(t["kind"] == "trained") & (t["config"] != reference)]
+    out = mark_sentences(trained, _metric_heads(t), f"**{reference}**", "over the shared folds")
     if len(trained) and not out and int(trained["folds"].min()) >= MIN_FOLDS:
         out.append(f"No run differs significantly from **{reference}** on any metric (paired t-test, p < 0.05).")
     c = caution(t)

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import engine
+from . import engine, report
 from . import metrics as Mx
 from .methods import parse
 from .tasks import Task
@@ -245,15 +245,7 @@ def verdict(t: pd.DataFrame, name: str) -> list[str]:
     metrics = [m for m in st.metrics if m in t]
     out = []
     trained = t[t["kind"] == "trained"]
-    for sign, word in (("•", "better"), ("◦", "worse")):
-        parts = []
-        for _, r in trained.iterrows():
-            hits = [m for m in metrics if str(r[m]).endswith(sign)]
-            if hits:
-                parts.append(f"{r['config']} ({'all metrics' if len(hits) == len(metrics) else ', '.join(hits)})")
-        if parts:
-            out.append(f"The full configuration **{st.full}** is significantly **{word}** than " + "; ".join(parts)
-                       + " (paired t-test over folds, p < 0.05).")
+    out += report.mark_sentences(trained, metrics, f"The full configuration **{st.full}**", "over folds")
     if not any(("•" in str(r[m]) or "◦" in str(r[m])) for _, r in trained.iterrows() for m in metrics):
         out.append("No configuration differs significantly from the full one on any metric.")
     uni = t[t["config"] == "uniform"]

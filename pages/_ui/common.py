@@ -407,12 +407,8 @@ def adopt_run(page: str) -> None:
     # `again`: the reader left the page and came back — Streamlit dropped the page's widget values, so only
     # those are set from the run again (the sidebar and the method keep what the reader chose meanwhile)
     ss["_adopted_run"] = rid
-    try:
-        job = registry().get(rid)
-        cfg = job.config if job is not None else registry().store.config(rid)
-    except (OSError, ValueError):
-        return
-    if cfg.get("study"):
+    cfg = _run_config(rid)
+    if cfg is None or cfg.get("study"):
         return
     task = cfg.get("task", "ldl")
     name = trained_method(cfg)
@@ -462,6 +458,15 @@ def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
             ss[f"{page}_select"] = cfg["select"][0]
 
 
+def _run_config(run_id: str) -> dict[str, Any] | None:
+    """A run's config, live from its job or from disk (None when it is gone or damaged)."""
+    try:
+        job = registry().get(run_id)
+        return job.config if job is not None else registry().store.config(run_id)
+    except (OSError, ValueError):
+        return None
+
+
 def adopt_study(page: str) -> None:
     """When the study on view changes (a link with study_run=…, Open), set the Ablation page's controls — study,
     dataset, protocol, folds, seed, epochs, chunk — to that study's run config, so Start would repeat it and
@@ -474,11 +479,7 @@ def adopt_study(page: str) -> None:
     if not rid or ss.get("_adopted_study") == rid:
         return
     ss["_adopted_study"] = rid
-    try:
-        job = registry().get(rid)
-        cfg = job.config if job is not None else registry().store.config(rid)
-    except (OSError, ValueError):
-        return
+    cfg = _run_config(rid)
     if not isinstance(cfg, dict) or cfg.get("study") not in studies.STUDIES:
         return
     study = studies.STUDIES[cfg["study"]]
