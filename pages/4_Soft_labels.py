@@ -164,10 +164,12 @@ with ui.friendly_errors("Soft labels"):
     if st.query_params.get("soft_run") and key not in runs:
         runs[key] = st.query_params["soft_run"]
     job = reg.get(runs.get(key))
-    if st.button("Train the three group classifiers", key=f"{PAGE}_train",
-                 disabled=ui.store_problem() or bool(job is not None and job.running)):
+    busy = bool(job is not None and job.running)
+    if st.button("Train the three group classifiers", key=f"{PAGE}_train", disabled=ui.store_problem() or busy) \
+            and not busy:  # a click queued before the button went grey starts nothing
         with ui.friendly_errors("Starting the comparison"):
             runs[key] = reg.submit(cfg, owner=ui.owner()).id
+            st.rerun()  # redraw at once with the button disabled
     if key in runs:
         st.query_params["soft_run"] = runs[key]
         comparison(runs[key], G)

@@ -228,3 +228,45 @@ def test_interpreter_exits_cleanly_with_a_job_training(tmp_path):
     assert "terminate called" not in p.stderr
     st = RunStore(tmp_path).list()[0]
     assert st["status"] == "stopped"
+
+
+def test_soft_labels_button_is_disabled_while_its_job_runs():
+    """Five clicks made five identical jobs: the button is disabled while its job is queued or running."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages._ui.common import registry
+
+    at = AppTest.from_file(str(ROOT / "pages/4_Soft_labels.py"), default_timeout=60)
+    at.run()
+    at.radio(key="soft_src").set_value("synthetic skewed regression").run()
+    at.button(key="soft_train").click().run()
+    (run_id,) = at.session_state["soft_runs"].values()
+    job = registry().get(run_id)
+    assert not at.exception
+    if job.running:
+        assert at.button(key="soft_train").disabled
+        at.button(key="soft_train").click().run() if not at.button(key="soft_train").disabled else None
+        assert list(at.session_state["soft_runs"].values()) == [run_id]
+    job.request_stop()
+    job.join(30)
+    at.run()
+    assert not at.button(key="soft_train").disabled
+
+
+def test_label_shift_stops_the_draw_a_visitor_left():
+    """Every seed change submitted a job and the old ones kept training: now the superseded draw is stopped."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages._ui.common import registry
+
+    at = AppTest.from_file(str(ROOT / "pages/7_Label_shift.py"), default_timeout=60)
+    at.run()
+    first = list(at.session_state["shift_runs"].values())
+    seed = next(w for w in at.number_input if w.key and "seed" in w.key)
+    seed.set_value(int(seed.value) + 1).run()
+    ids = list(at.session_state["shift_runs"].values())
+    assert len(ids) == 2 and ids[0] == first[0]
+    old, new = registry().get(ids[0]), registry().get(ids[1])
+    assert old.join(30) and old.status in ("stopped", "done")
+    new.request_stop()
+    new.join(30)
