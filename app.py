@@ -25,8 +25,21 @@ st.markdown(
     "- **Compare** — finished runs side by side: samples, per-label errors, a radar, curves overlaid.\n"
     "- **Label shift** — PC softmax and LADE: move the test prior and watch the predictions follow.\n"
     "- Every run is saved (config, events, results) under `runs/`: a refresh or a restart loses nothing.")
-st.caption(f"Device: **{ui.device_line()}** · every method's equations, defaults and the places where the project's "
-           "choices differ from the papers: `docs/methods.md` in the project folder.")
+
+
+@st.fragment(run_every=1.0 if "detecting" in ui.device_line(wait=False) else None)
+def device() -> None:
+    """The device line, filled in when the background warm-up has loaded torch (the page does not wait for it)."""
+    line = ui.device_line(wait=False)
+    st.caption(f"Device: **{line}** · every method's equations, defaults and the places where the project's choices "
+               "differ from the papers: `docs/methods.md` in the project folder.")
+    if "detecting" not in line and st.session_state.get("_home_waited"):
+        st.session_state["_home_waited"] = False
+        st.rerun()  # once: the timer stops and the sidebar shows the device too
+    st.session_state["_home_waited"] = "detecting" in line
+
+
+device()
 
 with ui.friendly_errors("Loading the dataset"):
     ds = ui.current_dataset()

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import traceback
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import streamlit as st
 
 from ildl import data as D
 from ildl.config import Param
-from ildl.device import describe
-from ildl.jobs import JobRegistry
-from ildl.methods import REGISTRY
-from ildl.protocol import Protocol, make_protocol
-from ildl.runs import RunStore
-from ildl.tasks import methods as task_methods
+
+if TYPE_CHECKING:  # the training stack (torch, scikit-learn) loads in the background, not before the first paint
+    from ildl.jobs import JobRegistry
+    from ildl.protocol import Protocol
 
 NAV = (("app.py", "Home", ":material/home:"), ("pages/1_Data.py", "Data", ":material/dataset:"),
        ("pages/2_Train.py", "Train", ":material/model_training:"),
@@ -32,7 +30,19 @@ NAV = (("app.py", "Home", ":material/home:"), ("pages/1_Data.py", "Data", ":mate
 UPLOAD = "upload"
 DATASETS = ["synthetic", *D.bundled_names(), UPLOAD]
 PROTOCOLS = ["ildl", "kfold"]
-METHODS = task_methods("ldl")
+
+
+def methods() -> list[str]:
+    """The label-distribution methods of the registry (imports the training stack)."""
+    from ildl.tasks import methods as task_methods
+
+    return task_methods("ldl")
+
+
+def method_title(m: str) -> str:
+    from ildl.methods import REGISTRY
+
+    return REGISTRY[m].title.split(" — ")[0]
 TASKS = ("ldl", "dir", "lt")
 DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None,
                 task="ldl")
@@ -40,7 +50,7 @@ DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None,
 
 # --------------------------------------------------------------------------- resources
 @st.cache_resource
-def registry() -> JobRegistry:
+def registry() -> "JobRegistry":
     """One job registry per server process: jobs outlive a browser refresh (their id is in the URL).
 
     Torch's intra-op threads are capped at cores − 1 in the app: the MLPs here are small, and an OpenMP
@@ -49,6 +59,9 @@ def registry() -> JobRegistry:
     import os
 
     import torch
+
+    from ildl.jobs import JobRegistry
+    from ildl.runs import RunStore
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     return JobRegistry(RunStore())  # marks runs a crash left 'running' as interrupted, with their progress
@@ -94,7 +107,9 @@ def load_dataset(name: str, syn: tuple[tuple[str, Any], ...] = ()) -> D.Dataset:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def protocol_for(_ds: D.Dataset, ds_key: str, name: str, thresholds: tuple | None, folds: int = 10) -> Protocol:
+def protocol_for(_ds: D.Dataset, ds_key: str, name: str, thresholds: tuple | None, folds: int = 10) -> "Protocol":
+    from ildl.protocol import make_protocol
+
     return make_protocol(_ds, name, folds=folds, thresholds=thresholds)
 
 
@@ -112,7 +127,7 @@ def state() -> dict[str, Any]:
             s["_upload_lost"] = True
         if qp.get("protocol") in PROTOCOLS:
             s["protocol"] = qp["protocol"]
-        if qp.get("method") in METHODS:
+        if qp.get("method") and qp.get("method") in methods():
             s["method"] = qp["method"]
         if qp.get("task") in TASKS:
             s["task"] = qp["task"]
@@ -359,10 +374,11 @@ def sidebar(page: str, show: tuple[str, ...] = ("dataset", "protocol", "method")
         if st.session_state.get(key) is None:
             st.session_state[key] = s[name]
 
-    def choice(name: str, label: str, opts: list[str], **kw: Any) -> None:
+    def choice(name: str, label: str, opts, **kw: Any) -> None:
         key = f"{page}_sb_{name}"
         if name not in show:
             return
+        opts = opts() if callable(opts) else opts
         if s.get(name) not in opts:
             s[name] = DEFAULTS[name]
         if st.session_state.get(key) not in opts:
@@ -378,9 +394,9 @@ def sidebar(page: str, show: tuple[str, ...] = ("dataset", "protocol", "method")
         s["thresholds"] = None  # custom ILDL thresholds belong to the dataset they were typed for
     choice("protocol", "Protocol", PROTOCOLS, help="ildl: the papers' imbalanced training sets with untouched test "
                                                    "folds; kfold: plain shuffled 10-fold")
-    choice("method", "Method", METHODS, format_func=lambda m: REGISTRY[m].title.split(" — ")[0],
+    choice("method", "Method", methods, format_func=method_title,
            help="the label-distribution method the Train page trains")
-    sb.caption(f"Device: **{device_line()}**")
+    sb.caption(f"Device: **{device_line(wait=page != 'home')}**")
     s["export"] = sb.radio("Chart export (each chart's camera button)", list(EXPORTS), horizontal=True,
                            index=list(EXPORTS).index(s.get("export", "SVG")) if s.get("export") in EXPORTS else 0,
                            key=f"{page}_sb_export", help="figures for a paper: vector SVG, or PNG at 4× resolution")
@@ -510,8 +526,30 @@ def set_choice(name: str, value: Any, page: str) -> None:
 
 
 @st.cache_resource
-def device_line() -> str:
-    return describe("auto")
+def _warm() -> dict[str, Any]:
+    """Once per server: import the training stack and find the device in a background thread, so the first page
+    paints from light imports and fills in the device line when this is done."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        from ildl import jobs  # noqa: F401 — torch, scikit-learn, the registries
+        from ildl.device import describe
+
+        box["line"] = describe("auto")
+
+    box["thread"] = threading.Thread(target=work, name="ildl-warm-up", daemon=True)
+    box["thread"].start()
+    return box
+
+
+def device_line(wait: bool = True) -> str:
+    """The device in one line; without `wait`, "detecting…" until the background warm-up has found it."""
+    box = _warm()
+    if "line" not in box and wait:
+        box["thread"].join()
+    return box.get("line", "detecting… (loading the training libraries)")
 
 
 def dataset_key() -> str:
