@@ -1,13 +1,13 @@
 """Imbalanced LDL lab — home page. Run with `streamlit run app.py`."""
 import streamlit as st
 
-from ildl import viz
-from pages._ui import common as ui
-
 st.set_page_config(page_title="Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
-ui.sidebar("home", show=("dataset",))
+st.title("Imbalanced label-distribution learning lab")  # painted before anything else is even imported
 
-st.title("Imbalanced label-distribution learning lab")
+from ildl import viz  # noqa: E402
+from pages._ui import common as ui  # noqa: E402
+
+ui.sidebar("home", show=("dataset",))
 st.markdown(
     "Each sample carries a **label distribution** — how much every label describes it. When the training "
     "distributions are dominated by one label, a model learns that label and starves the others. This lab "
@@ -59,3 +59,5 @@ st.page_link("pages/4_Soft_labels.py", label="Play with soft labels →", icon="
 st.page_link("pages/5_Ablation.py", label="Run an ablation study →", icon=":material/science:")
 st.page_link("pages/6_Compare.py", label="Compare runs →", icon=":material/compare:")
 st.page_link("pages/7_Label_shift.py", label="Shift the test prior →", icon=":material/swap_horiz:")
+
+ui.warm_up()  # only now, with the page drawn: torch and the registries load in the background

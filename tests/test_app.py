@@ -41,8 +41,9 @@ def test_home_shows_default_dataset_and_device():
     no_errors(at)
     assert at.metric[0].value == "synthetic"
     assert any("Device:" in c.value for c in at.caption)  # at first maybe "detecting…": the page does not wait
-    from pages._ui.common import _warm
+    from pages._ui.common import _warm, warm_up
 
+    warm_up()  # the Home script starts it last
     _warm()["thread"].join(120)  # the background warm-up (torch, the registries) finishes…
     at.run()  # …and the next draw names the device
     assert any("Device:" in c.value and ("CPU" in c.value or "CUDA" in c.value) for c in at.caption)

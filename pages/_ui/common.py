@@ -527,11 +527,11 @@ def set_choice(name: str, value: Any, page: str) -> None:
 
 @st.cache_resource
 def _warm() -> dict[str, Any]:
-    """Once per server: import the training stack and find the device in a background thread, so the first page
-    paints from light imports and fills in the device line when this is done."""
+    """Once per server: a thread that imports the training stack and finds the device, so that the first page
+    paints from light imports (its script starts the thread last, `warm_up`) and fills in the device line later."""
     import threading
 
-    box: dict[str, Any] = {}
+    box: dict[str, Any] = {"lock": threading.Lock()}
 
     def work() -> None:
         from ildl import jobs  # noqa: F401 — torch, scikit-learn, the registries
@@ -540,14 +540,23 @@ def _warm() -> dict[str, Any]:
         box["line"] = describe("auto")
 
     box["thread"] = threading.Thread(target=work, name="ildl-warm-up", daemon=True)
-    box["thread"].start()
     return box
+
+
+def warm_up() -> None:
+    """Start the background warm-up (once); the Home page calls it after drawing, every other page at once."""
+    box = _warm()
+    with box["lock"]:
+        if not box["thread"].is_alive() and "line" not in box and not box.get("started"):
+            box["started"] = True
+            box["thread"].start()
 
 
 def device_line(wait: bool = True) -> str:
     """The device in one line; without `wait`, "detecting…" until the background warm-up has found it."""
     box = _warm()
     if "line" not in box and wait:
+        warm_up()
         box["thread"].join()
     return box.get("line", "detecting… (loading the training libraries)")
 
