@@ -441,12 +441,7 @@ def adopt_run(page: str) -> None:
     s["task"] = ss[f"{page}_task"] = task
     if task == "ldl":
         s["method"] = pending[f"{page}_sb_method"] = spec.base
-        if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
-            s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
-            if cfg["dataset"] == "synthetic":
-                s["syn"] = {**D.SYNTHETIC_DEFAULTS, **(cfg.get("dataset_kw") or {})}
-        if cfg.get("protocol") in PROTOCOLS:
-            s["protocol"] = pending[f"{page}_sb_protocol"] = cfg["protocol"]
+        _adopt_data(page, cfg, pending)
     else:
         ss[f"{page}_{task}_method"] = spec.base
         ss[f"{page}_{task}_data"] = cfg.get("dataset")
@@ -472,6 +467,17 @@ def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
         ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
         if cfg.get("select"):
             ss[f"{page}_select"] = cfg["select"][0]
+
+
+def _adopt_data(page: str, cfg: dict[str, Any], pending: dict[str, Any]) -> None:
+    """The sidebar's dataset (and generator settings) and protocol from a run config (uploads cannot be restored)."""
+    s = state()
+    if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
+        s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
+        if cfg["dataset"] == "synthetic":
+            s["syn"] = {**D.SYNTHETIC_DEFAULTS, **(cfg.get("dataset_kw") or {})}
+    if cfg.get("protocol") in PROTOCOLS:
+        s["protocol"] = pending[f"{page}_sb_protocol"] = cfg["protocol"]
 
 
 def _run_config(run_id: str) -> dict[str, Any] | None:
@@ -503,12 +509,7 @@ def adopt_study(page: str) -> None:
     ss[f"{page}_study"] = ss[f"_last_{page}_study"] = cfg["study"]
     pending = ss.setdefault("_pending_choice", {})
     if task == "ldl":
-        if not str(cfg.get("dataset", "")).startswith("upload:") and cfg.get("dataset") in DATASETS:
-            s["dataset"] = pending[f"{page}_sb_dataset"] = cfg["dataset"]
-            if cfg["dataset"] == "synthetic":
-                s["syn"] = {**D.SYNTHETIC_DEFAULTS, **(cfg.get("dataset_kw") or {})}
-        if cfg.get("protocol") in PROTOCOLS:
-            s["protocol"] = pending[f"{page}_sb_protocol"] = cfg["protocol"]
+        _adopt_data(page, cfg, pending)
     elif cfg.get("dataset") in get_task(task).datasets:
         ss[f"{page}_data_{task}"] = cfg["dataset"]
     ss[f"{page}_folds_{task}"] = list(cfg.get("fold_ids") or range(int(cfg.get("folds") or 1)))
