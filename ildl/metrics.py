@@ -43,7 +43,7 @@ def per_sample(y: np.ndarray, p: np.ndarray, head: np.ndarray | None = None) -> 
         "chebyshev": np.abs(diff).max(1),
         "clark": np.sqrt((diff**2 / _pos((y + p) ** 2)).sum(1)),
         "canberra": (np.abs(diff) / _pos(y + p)).sum(1),
-        "kl": np.where(y > 0, y * np.log(_pos(y / _pos(p))), 0.0).sum(1),
+        "kl": kl_rows(y, p),
         "cosine": (y * p).sum(1) / (_pos(np.linalg.norm(y, axis=1)) * _pos(np.linalg.norm(p, axis=1))),
         "intersection": np.minimum(y, p).sum(1),
         "euclidean": np.sqrt((diff**2).sum(1)),
@@ -53,6 +53,11 @@ def per_sample(y: np.ndarray, p: np.ndarray, head: np.ndarray | None = None) -> 
     out["euclidean_tail"] = np.sqrt((diff[:, ~head] ** 2).sum(1))
     out.update(decomposition(y, p))
     return {m: out[m] for m in METRICS}
+
+
+def kl_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """KL(y_i ‖ p_i) per row (n,), with the spec's clamps; y, p (n, C) float64."""
+    return np.where(y > 0, y * np.log(_pos(y / _pos(p))), 0.0).sum(1)
 
 
 def decomposition(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import metrics as M
-from .selection import PRIOR_FLOOR, balanced_weights
+from .selection import balanced_weights
 
 LAMBDAS = np.linspace(0.0, 1.0, 51)  # the shrinkage grid, step 0.02
 
@@ -57,7 +57,7 @@ def choose_lambda(p_val: np.ndarray, y_val: np.ndarray, p_s: np.ndarray, p_t: np
     y_val = np.asarray(y_val, np.float64)
     if len(y_val) == 0:
         return 1.0
-    w = balanced_weights(y_val, np.maximum(p_s, PRIOR_FLOOR))
+    w = balanced_weights(y_val, p_s)  # floors the prior itself
     w = w / max(w.sum(), 1e-300)
-    scores = [float(w @ M.per_sample(y_val, shrink(p_val, lam, p_t))["kl"]) for lam in grid]
+    scores = [float(w @ M.kl_rows(y_val, shrink(p_val, lam, p_t))) for lam in grid]  # KL only: 51 grid points
     return float(grid[int(np.argmin(scores))])
