@@ -80,16 +80,19 @@ def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Est
     flops = memory = paced = peak = 0.0
     for group in stacks.values():
         cls = group[0].spec.entry.cls
-        n_params = _params(cls, group[0].cfg, group[0].dims)
+        n_params = _params(cls, group[0].cfg, {**group[0].dims, "n": max(1, max(j.fold.n("train") for j in group))})
+
+        def batch(j, full=cls.full_batch) -> int:  # a full-batch solver takes the whole fold per iteration
+            return max(1, j.fold.n("train")) if full else j.cfg["batch_size"]
         rules = 3  # checkpoints kept per selection rule, at most
         memory += len(group) * n_params * 4 * (1 + 1 + 3 + rules)
         peak = max(peak, sum(cls.activation_bytes(j.cfg, j.dims) for j in group))
         for j in group:
             n = max(1, j.fold.n("train"))
-            per_epoch = math.ceil(n / j.cfg["batch_size"])
+            per_epoch = math.ceil(n / batch(j))
             model_steps += j.cfg["epochs"] * per_epoch
             flops += 6.0 * n_params * n * j.cfg["epochs"]
-        steps += max(j.cfg["epochs"] * math.ceil(max(1, j.fold.n("train")) / j.cfg["batch_size"]) for j in group)
+        steps += max(j.cfg["epochs"] * math.ceil(max(1, j.fold.n("train")) / batch(j)) for j in group)
         paced += pace * max(j.cfg["epochs"] for j in group)
     rate = GPU_FLOPS if str(device).startswith("cuda") else CPU_FLOPS
     return Estimate(sum(len(g) for g in stacks.values()), steps, model_steps, flops, memory + peak,

@@ -18,7 +18,7 @@ from . import events as E
 from . import runner, studies
 from .config import parse_sets
 from .jobs import save_result
-from .methods import REGISTRY, parse
+from .methods import REGISTRY, expand, parse
 from .metrics import CONSTANT_PREDICTORS, SIX
 from .runs import RunStore, dumps, rows_to_csv
 from .tasks import TASKS
@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--task", default="ldl", choices=list(TASKS),
                    help="ldl: label distributions (default); dir: imbalanced regression (Group-DIR); "
                         "lt: long-tailed classification under label shift")
-    r.add_argument("--method", required=True, help="comma-separated, e.g. uniform,train_mean,ldl-kl,amema+pc")
+    r.add_argument("--method", required=True, help="comma-separated, e.g. uniform,train_mean,ldl-kl,amema+pc; ldl "
+                   "groups: classic, ildl, baselines, constants (e.g. classic,ildl,constants: the papers' Table 1)")
     r.add_argument("--label-columns", help="CSV only: comma-separated label column names")
     r.add_argument("--normalize", action="store_true", help="renormalise label rows that do not sum to 1")
     r.add_argument("--diagnostic", action="store_true",
@@ -185,6 +186,8 @@ def _config(a: argparse.Namespace) -> dict[str, Any]:
             cfg["test_priors"] = st.run["test_priors"]
     else:
         methods = [m.strip() for m in a.method.split(",") if m.strip()]
+        if task == "ldl":
+            methods = expand(methods)
         if not methods:
             raise ValueError("--method names no method")
         cfg.update(methods=methods, settings=_settings(methods, task, sets, a.epochs),
@@ -293,12 +296,12 @@ def _cmd_run(a: argparse.Namespace) -> int:
         r["settings"] = ";".join(f"{k}={v}" for k, v in sorted(ov.items()))
     cols = list(task.columns) + ["settings"]
     Path(a.out).write_text(rows_to_csv(rows, cols), encoding="utf-8")
-    _print_summary(rows, task)
+    _print_summary(rows, task, getattr(data, "name", None))
     print(f"{len(rows)} rows in {secs:.1f} s" + (f"; saved as run {run_id}" if run_id else ""))
     return 0
 
 
-def _print_summary(rows: list[dict], task) -> None:
+def _print_summary(rows: list[dict], task, dataset: str | None = None) -> None:
     import pandas as pd
 
     if not rows:
@@ -311,6 +314,13 @@ def _print_summary(rows: list[dict], task) -> None:
     mean, std = g.mean(), g.std(ddof=0).fillna(0.0)
     out = mean.round(4).astype(str) + " ±" + std.round(4).astype(str)
     print(out.to_string())
+    if task.name == "ldl":
+        from . import report
+
+        t = report.table([r for r in rows if r.get("select") == rows[0].get("select")], dataset=dataset)
+        if not t.empty and t["group"].nunique() > 2:  # the papers' layout: constants, classic, baselines, ILDL
+            print("\nGrouped as the papers' Table 1 (published ILDL figures in brackets):")
+            print(report.markdown(t))
     for line in verdicts(rows, task.name):
         print(line)
 

@@ -70,6 +70,7 @@ class Trainer:
     def __init__(self, cls: type, cfgs: Sequence[dict[str, Any]], stats: Sequence[dict[str, Any]],
                  dims: dict[str, int], seeds: Sequence[int], device: torch.device = torch.device("cpu")):
         self.method = cls(cfgs, stats, dims, device)
+        self.method.seeds = [int(s) for s in seeds]  # for solvers that draw (k-means seeding), per model
         self.M = len(cfgs)
         self.device = device
         with _INIT_LOCK:
@@ -77,7 +78,7 @@ class Trainer:
             for seed in seeds:
                 torch.manual_seed(seed)
                 models.append(self.method.build())
-        self.P = Params.stack(models, device)
+        self.P = Params.stack(models, device, self.method.dtype)
         self.names = list(self.P)
         self.groups = self.method.groups(self.P)
         self.state = self.method.init_state()
@@ -86,6 +87,8 @@ class Trainer:
         """One optimiser step of every model with a batch (`active` (M,), default: any real row)."""
         active = batch.mask.any(1) if active is None else active
         method, P = self.method, self.P
+        if method.full_batch:  # its own solver (L-BFGS, ADMM, full-batch Adam) moves P
+            return {k: v.detach() for k, v in method.iterate(P, batch).items() if not k.startswith("_")}
         terms, new_state = method.loss(P, batch, self.state)
         self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in new_state.items()}
         objective = torch.where(active, terms.pop("_objective", terms["loss"]), 0.0)
@@ -135,12 +138,14 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     at least) slows training down to a watchable speed without touching the maths."""
     t0 = time.perf_counter()
     M = len(jobs)
-    stack = Trainer(jobs[0].spec.entry.cls, [j.cfg for j in jobs], [j.fold.stats for j in jobs], jobs[0].dims,
-                  [j.seed for j in jobs], device)
+    cls = jobs[0].spec.entry.cls
+    n_max = max(j.fold.n("train") for j in jobs)
+    dims = {**jobs[0].dims, "n": n_max} if cls.full_batch else jobs[0].dims  # per-sample variables need n
+    stack = Trainer(cls, [j.cfg for j in jobs], [j.fold.stats for j in jobs], dims, [j.seed for j in jobs], device)
     method, P = stack.method, stack.P
     rules = [r for r in select if r in task.select_rules] or [task.select_rules[0]]
 
-    rows_tr = Rows([j.fold.x["train"] for j in jobs], device)
+    rows_tr = Rows([j.fold.x["train"] for j in jobs], device, False if cls.full_batch else None)
     n_val = [j.fold.n("val") for j in jobs]
     val = Rows([j.fold.x["val"] for j in jobs], device, rows_tr.sparse) if any(n_val) else None
     te = Rows([j.fold.x["test"] for j in jobs], device, rows_tr.sparse)
@@ -148,7 +153,8 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     watch = Rows([w[0] for w in watched], device, rows_tr.sparse) if all(w is not None for w in watched) else None
     Y = {k: pad([j.fold.y["train"][k] for j in jobs], device, fill=task.pad.get(k, 0.0))
          for k in jobs[0].fold.y["train"]}
-    bs, n_epochs = method.cfg["batch_size"], method.cfg["epochs"]
+    bs = max(n_max, 1) if cls.full_batch else method.cfg["batch_size"]
+    n_epochs = method.cfg["epochs"]
     log_every = [int(j.cfg.get("log_every", 1)) for j in jobs]
     order_gens = [torch.Generator().manual_seed(j.seed) for j in jobs]
     noise_gens = [torch.Generator().manual_seed(j.seed + NOISE_OFFSET) for j in jobs]
@@ -166,8 +172,9 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     for epoch in range(1, n_epochs + 1):
         epoch_started = time.perf_counter()
         order = torch.full((M, max(n_steps, 1) * bs), -1, dtype=torch.long)
-        for i, g in enumerate(order_gens):  # each model's own permutation of its own fold
-            order[i, :rows_tr.n[i]] = torch.randperm(rows_tr.n[i], generator=g)
+        for i, g in enumerate(order_gens):  # each model's own permutation of its own fold (full batch: as stored)
+            order[i, :rows_tr.n[i]] = torch.arange(rows_tr.n[i]) if cls.full_batch else \
+                torch.randperm(rows_tr.n[i], generator=g)
         order = order.to(device)
         sums: list[dict[str, float]] = [{} for _ in range(M)]
         for s in range(n_steps):

@@ -28,6 +28,40 @@ _KL = {"ofr-db": (0.3883, 0.5577, 0.9238, 1.7751, 1.1481, 1.1746), "rda": (0.249
 PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
     ds: {m: {"chebyshev": _CHEB[m][i], "kl": _KL[m][i]} for m in _CHEB} for i, ds in enumerate(_DATASETS)}
 PUBLISHED["Movie"].update({"ofr-fl": {"chebyshev": 0.3416, "kl": 0.6459}, "ofr-cb": {"chebyshev": 0.3337, "kl": 0.6288}})
+# the classic learners (spec §3c; same tables)
+_CLASSIC_CHEB = {"sa-bfgs": (0.3415, 0.7266, 0.8292, 0.8948, 0.7575, 0.6621),
+                 "edl-lrl": (0.3638, 0.3522, 0.4175, 0.5811, 0.4784, 0.4341),
+                 "ldlsf": (0.3624, 0.4701, 0.4355, 0.5697, 0.4177, 0.4440),
+                 "ldl-lclr": (0.3346, 0.3332, 0.5239, 0.7033, 0.3849, 0.5680),
+                 "adam-ldl-scl": (0.7175, 0.4460, 0.4711, 0.6711, 0.5848, 0.4773),
+                 "ldl-ldm": (0.4858, 0.4030, 0.4739, 0.5816, 0.5348, 0.4769)}
+_CLASSIC_KL = {"sa-bfgs": (0.8007, 13.04, 21.8514, 27.1262, 18.2051, 4.7976),
+               "edl-lrl": (0.7797, 0.8111, 1.4348, 9.9140, 1.2838, 2.5862),
+               "ldlsf": (3.1338, 8.4136, 9.4371, 12.8509, 7.0684, 8.8454),
+               "ldl-lclr": (0.6803, 0.6034, 2.2820, 6.2168, 1.0106, 2.9449),
+               "adam-ldl-scl": (19.1715, 2.3768, 8.1116, 17.1944, 6.1170, 9.6209),
+               "ldl-ldm": (1.8123, 1.0253, 1.7890, 2.7424, 1.9157, 1.7753)}
+for _i, _ds in enumerate(_DATASETS):
+    PUBLISHED[_ds].update({m: {"chebyshev": _CLASSIC_CHEB[m][_i], "kl": _CLASSIC_KL[m][_i]} for m in _CLASSIC_CHEB})
+
+# The row groups of the papers' tables, in their order: constants, the classic LDL learners, the task's baselines,
+# the imbalanced-LDL methods (a method's `family`).
+GROUPS = ("constant", "classic", "baseline", "ildl")
+GROUP_TITLES = {"constant": "constant predictors", "classic": "classic LDL learners", "baseline": "baselines",
+                "ildl": "imbalanced-LDL methods"}
+
+
+def group_of(name: str) -> str:
+    """The table group of a row name ('ldl-lclr', 'amema+la', 'uniform'); names that are not methods (a study's
+    configurations) are baselines."""
+    from .methods import parse
+
+    if name in CONSTANT_PREDICTORS:
+        return "constant"
+    try:
+        return parse(name).entry.cls.family or "baseline"
+    except (ValueError, KeyError):
+        return "baseline"
 
 
 def table(rows: Sequence[dict[str, Any]], *, by: str = "method", reference: str | None = None,
@@ -45,12 +79,13 @@ def table(rows: Sequence[dict[str, Any]], *, by: str = "method", reference: str 
     pub = published if published is not None else PUBLISHED.get(dataset or "", {})
     names = list(dict.fromkeys(df[by]))
     names = [n for n in CONSTANT_PREDICTORS if n in names] + [n for n in names if n not in CONSTANT_PREDICTORS]
+    names = sorted(names, key=lambda n: GROUPS.index(group_of(n)))  # stable: the given order within a group
     ref = df[df[by] == reference].groupby("fold")[metrics].mean() if reference in names else None
     out = []
     for n in names:
         g = df[df[by] == n].groupby("fold")[metrics].mean()
         r: dict[str, Any] = {"config": n + (" (oracle)" if n == "test_mean" else ""), "folds": len(g),
-                             "kind": "constant" if n in CONSTANT_PREDICTORS else "trained"}
+                             "kind": "constant" if n in CONSTANT_PREDICTORS else "trained", "group": group_of(n)}
         common = g.index.intersection(ref.index) if ref is not None and n != reference else []
         for m in metrics:
             mark = ""
@@ -101,7 +136,12 @@ def markdown(t: pd.DataFrame, published: bool = True) -> str:
     metrics = _metric_heads(t)
     lines = ["| config | folds | " + " | ".join(f"{m} {'↓' if _lower(m) else '↑'}" for m in metrics)
              + " |", "|" + "---|" * (len(metrics) + 2)]
+    titled = "group" in t and t["group"].nunique() > 2  # more than constants + one group: say where each starts
+    last = None
     for _, r in t.iterrows():
+        if titled and r["group"] != last and r["group"] != "constant":
+            lines.append(f"| *{GROUP_TITLES[r['group']]}* | |" + " |" * len(metrics))
+        last = r.get("group")
         cells = []
         for m in metrics:
             v = f"**{r[m]}**" if r[f"best_{m}"] else str(r[m])
@@ -141,9 +181,10 @@ def latex(t: pd.DataFrame, caption: str = "", published: bool = True) -> str:
             cells.append(text)
         name = rf"\textit{{{_tex(r['config'])}}}" if r["kind"] == "constant" else _tex(r["config"])
         body.append(" & ".join([name, str(r["folds"])] + cells) + r" \\")
-    n_const = int((t["kind"] == "constant").sum())
-    if 0 < n_const < len(body):
-        body.insert(n_const, r"\midrule")
+    groups = list(t["group"]) if "group" in t else ["constant" if k == "constant" else "trained" for k in t["kind"]]
+    for i in reversed(range(1, len(groups))):  # a rule between groups
+        if groups[i] != groups[i - 1]:
+            body.insert(i, r"\midrule")
     cols = "l r " + " ".join("c" for _ in metrics)
     return "\n".join([r"\begin{table}[t]", r"\centering", rf"\caption{{{_tex(caption)}}}" if caption else "",
                       rf"\begin{{tabular}}{{{cols}}}", r"\toprule", head, r"\midrule", *body, r"\bottomrule",

@@ -23,7 +23,7 @@ class Params(dict):
     """name → stacked tensor (M, …), leaves that require grad. Linear weights are (M, in, out)."""
 
     @classmethod
-    def stack(cls, models: Sequence[nn.Module], device: torch.device) -> "Params":
+    def stack(cls, models: Sequence[nn.Module], device: torch.device, dtype: torch.dtype = torch.float32) -> "Params":
         """Stack the parameters of M models built with the same structure (each under its own seed)."""
         out = cls()
         names = [n for n, _ in models[0].named_parameters()]
@@ -31,7 +31,7 @@ class Params(dict):
         for name in names:
             ps = [dict(m.named_parameters())[name].detach() for m in models]
             t = torch.stack([p.T if name in linear else p for p in ps])
-            out[name] = t.to(device=device, dtype=torch.float32).contiguous().requires_grad_(True)
+            out[name] = t.to(device=device, dtype=dtype).contiguous().requires_grad_(True)
         return out
 
     @property

@@ -23,7 +23,7 @@ def trainer(name, overrides=None, *, M=1, dims=None, stats=None, seeds=None, tas
     cfgs = [spec.config(o) for o in ovs]
     task = spec.task
     if dims is None:
-        dims = {"ldl": dict(d=6, C=4), "dir": dict(d=6, G=5), "lt": dict(d=6, C=4)}[task]
+        dims = {"ldl": dict(d=6, C=4, n=12), "dir": dict(d=6, G=5), "lt": dict(d=6, C=4)}[task]
     if stats is None:
         if task == "ldl":
             stats = ldl_stats(dims["C"])

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import Param, resolve
 from ..metrics import CONSTANT_PREDICTORS
+from .admm import EDLLRL, LDLLCLR, LDLSF
 from .amema import AMEMA
 from .base import Batch, Method
 from .dec_kl import DecoupledKL
@@ -17,8 +18,10 @@ from .dildl import DILDL
 from .groupdir import GroupDIR, Regression
 from .ldl_kl import LDLKL
 from .longtail import LTClassifier
+from .maxent import LDLLDM, SABFGS
 from .ofr import OFRCB, OFRDB, OFRFL
 from .rda import RDA
+from .scl import AdamLDLSCL
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,13 @@ register("ofr-db", OFRDB)
 register("rda", RDA)
 register("dildl", DILDL)
 register("amema", AMEMA)
+# the classic LDL learners of the papers' tables (spec §3c)
+register("sa-bfgs", SABFGS)
+register("edl-lrl", EDLLRL)
+register("ldlsf", LDLSF)
+register("ldl-lclr", LDLLCLR)
+register("adam-ldl-scl", AdamLDLSCL)
+register("ldl-ldm", LDLLDM)
 # imbalanced regression (task dir)
 register("mse", Regression, "MSE — plain regression (same encoder, one head)", lds=False)
 register("lds", Regression, "LDS — regression weighted by 1 / smoothed label density", lds=True)
@@ -157,7 +167,8 @@ def parse(name: str, task: str | None = None) -> MethodSpec:
                              "corrects an unadjusted model afterwards; both would correct twice")
         spec = MethodSpec(base, pc="+pc" in mods, la="+la" in mods, shrink="+shrink" in mods)
     else:
-        known = available(task) + (list(CONSTANT_PREDICTORS) if task in (None, "ldl") else [])
+        known = available(task) + (list(CONSTANT_PREDICTORS) + [f"{g} (a group)" for g in GROUPS]
+                                   if task in (None, "ldl") else [])
         raise ValueError(f"unknown method '{name}'; known{f' for task {task}' if task else ''}: {', '.join(known)}"
                          + (" (append +la, +pc or +shrink for a prior correction)" if task in (None, "ldl") else ""))
     if task is not None and spec.task != task:
@@ -169,4 +180,32 @@ def available(task: str | None = None) -> list[str]:
     return [n for n, e in REGISTRY.items() if task is None or e.task == task]
 
 
-__all__ = ["Batch", "Entry", "MODIFIERS", "Method", "MethodSpec", "REGISTRY", "available", "parse", "register"]
+# Group words a method list may use (`--method classic,ildl,constants`): the papers' Table 1 layout.
+GROUPS: dict[str, str] = {
+    "classic": "the six classic LDL learners (sa-bfgs, edl-lrl, ldlsf, ldl-lclr, adam-ldl-scl, ldl-ldm)",
+    "ildl": "the imbalanced-LDL methods (ofr-fl, ofr-cb, ofr-db, rda, dildl, amema)",
+    "baselines": "the plain LDL baselines (ldl-kl, dec-kl)",
+    "constants": "the constant predictors (uniform, train_mean, test_mean — the last an oracle)",
+}
+
+
+def group_members(group: str) -> list[str]:
+    if group == "constants":
+        return list(CONSTANT_PREDICTORS)
+    family = {"classic": "classic", "ildl": "ildl", "baselines": ""}[group]
+    return [n for n, e in REGISTRY.items() if e.task == "ldl" and e.cls.family == family]
+
+
+def expand(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Replace group words by their members (registry order), keeping the first occurrence of every name."""
+    out: list[str] = []
+    for raw in names:
+        n = str(raw).strip()
+        for m in group_members(n.lower()) if n.lower() in GROUPS else [n]:
+            if m not in out:
+                out.append(m)
+    return out
+
+
+__all__ = ["Batch", "Entry", "GROUPS", "MODIFIERS", "Method", "MethodSpec", "REGISTRY", "available", "expand", "parse",
+           "register"]

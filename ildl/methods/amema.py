@@ -34,6 +34,7 @@ F64 = torch.float64  # EMAs and momenta accumulate over thousands of steps
 
 
 class AMEMA(Method):
+    family = "ildl"  # the imbalanced-LDL methods of the papers' tables
     name = "amema"
     title = "AMEMA — two branches, EMA loss weights, adaptive branch momenta"
     paper = "Gao, Sun et al. AMEMA: decoupled imbalanced LDL with adaptive momentum and EMA weighting. AAAI, 2026."

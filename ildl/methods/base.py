@@ -51,11 +51,18 @@ class Method:
     step_terms: ClassVar[tuple[str, ...]] = ("loss",)  # the per-step scalars `loss` returns (logged, charted)
     shape_keys: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "hidden")  # must agree within a stack
     outputs: ClassVar[str] = "distribution"  # what predict returns: distribution | logits | regression
+    family: ClassVar[str] = ""  # a group of the comparison tables: "classic" | "ildl" | "" (the task's baselines)
+    # A full-batch method (the classic learners) is fitted by its own solver: every epoch is one solver iteration
+    # over the whole training fold in a fixed order (`iterate`), on dense float64 rows; the task's minibatch
+    # knobs it never reads are left out of its schema.
+    full_batch: ClassVar[bool] = False
+    unused: ClassVar[tuple[str, ...]] = ()
+    dtype: ClassVar[torch.dtype] = torch.float32
 
     @classmethod
     def schema(cls) -> tuple[Param, ...]:
         common = tuple(Param(p.name, p.kind, cls.defaults.get(p.name, p.default), p.help, p.min, p.max, p.step,
-                             p.choices, p.log) for p in COMMON[cls.task])
+                             p.choices, p.log) for p in COMMON[cls.task] if p.name not in cls.unused)
         return common + tuple(p for p in cls.params if p.name not in cls.preset)
 
     def __init__(self, cfgs: Sequence[dict[str, Any]], stats: Sequence[dict[str, Any]], dims: dict[str, int],
@@ -69,6 +76,7 @@ class Method:
             if len({repr(c.get(k)) for c in self.cfgs}) > 1:
                 raise ValueError(f"{self.name}: one stack needs one value of {k!r}")
         self.cfg = self.cfgs[0]  # the shape keys, shared by the stack
+        self.seeds = list(range(self.M))  # each model's seed (set by the trainer)
 
     # -- per-model columns ---------------------------------------------------------
     def col(self, key: str, dtype=torch.float32) -> torch.Tensor:
@@ -97,6 +105,11 @@ class Method:
         raise NotImplementedError
 
     def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
+        raise NotImplementedError
+
+    def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
+        """A full-batch method's one solver iteration on the whole fold (b holds every training row, the same order
+        each call): updates P in place and returns its terms (M,) — "loss" the objective it decreases."""
         raise NotImplementedError
 
     @torch.no_grad()

@@ -75,6 +75,7 @@ def ofr_loss(z, y, label_mass, n_samples, **kw) -> torch.Tensor:
 
 
 class _OFR(Method):
+    family = "ildl"  # the imbalanced-LDL methods of the papers' tables
     paper = "Zhao, An, Xu, Wang & Geng. Imbalanced Label Distribution Learning. AAAI, 2023 (OFR baselines)."
     kind = "fl"
     params = (Param("gamma", "float", 2.0, "focal exponent γ in (1 − p)^γ", 0.0, 10.0),)

@@ -46,6 +46,7 @@ LATENT_PARAMS = (
 
 class LatentLDL(Method):
     """Shared skeleton: feature and label `LatentEncoder`s, one linear decoder D (hidden → C)."""
+    family = "ildl"  # the imbalanced-LDL methods of the papers' tables
 
     defaults = {"weight_decay": 1e-4}
     shape_keys = Method.shape_keys + ("init", "clip_rule")
