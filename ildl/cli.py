@@ -18,7 +18,7 @@ from . import events as E
 from . import runner, studies
 from .config import parse_sets
 from .jobs import save_result
-from .methods import REGISTRY, expand, parse
+from .methods import GROUPS, REGISTRY, expand, parse
 from .metrics import CONSTANT_PREDICTORS, SIX
 from .runs import RunStore, dumps, rows_to_csv
 from .tasks import TASKS
@@ -360,8 +360,12 @@ def _cmd_methods(a: argparse.Namespace) -> int:
     for name, e in REGISTRY.items():
         if a.task and e.task != a.task:
             continue
-        print(f"{name:<18} [{e.task}] {e.title}")
+        family = {"classic": " · classic LDL", "ildl": " · ILDL"}.get(e.cls.family, "")
+        print(f"{name:<18} [{e.task}{family}] {e.title}")
+        print(f"    {e.paper}")
         print("    " + ", ".join(f"{p.name}={p.default}" for p in e.schema()))
+    if a.task in (None, "ldl"):
+        print("\ngroups for --method (ldl): " + "; ".join(f"{g} = {t}" for g, t in GROUPS.items()))
     return 0
 
 

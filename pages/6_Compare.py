@@ -10,7 +10,7 @@ from ildl import report, viz
 from ildl.metrics import SIX
 from ildl.runs import rows_to_csv
 from pages._ui import common as ui
-from pages._ui import diagnosis
+from pages._ui import diagnosis, paper_table
 
 
 def _per_run(f: pd.DataFrame) -> pd.DataFrame:
@@ -29,7 +29,9 @@ with ui.friendly_errors("Comparing runs"):
     ds = ui.current_dataset()
     if ds is None:
         st.stop()
-    runs = [r for r in ui.finished_runs_for(ds) if not r.get("study")]
+    paper_table.panel(PAGE, ds)
+    tables = {r["id"] for r in paper_table.table_runs(ds)}  # shown in the panel above, not as single runs
+    runs = [r for r in ui.finished_runs_for(ds) if not r.get("study") and r["id"] not in tables]
     if not runs:
         st.info(f"No finished runs on {ds.name} yet: train a few methods on the **Train** page (same folds), "
                 "then come back.")

@@ -329,3 +329,23 @@ def test_live_chart_falls_back_to_plotly_chart_without_a_writable_temp_dir(tmp_p
         monkeypatch.undo()
         importlib.reload(LC)
     assert LC._component is not None
+
+
+def test_compare_page_trains_the_papers_table_as_groups():
+    at = page("pages/6_Compare.py", syn_n="300")
+    no_errors(at)
+    at.number_input(key="cmp_table_folds").set_value(1).run()
+    at.button(key="cmp_table_start").click().run()
+    no_errors(at)
+    rid = at.query_params["cmp_table"]
+    from pages._ui.common import registry
+
+    registry().get(rid).join(300)
+    at = page("pages/6_Compare.py", syn_n="300", cmp_table=rid)
+    no_errors(at)
+    table = next(m.value for m in at.markdown if m.value.startswith("| config"))
+    rows = [ln.split("|")[1].strip() for ln in table.splitlines()[2:]]
+    assert rows[:3] == ["_uniform_", "_train_mean_", "_test_mean (oracle)_"]
+    assert rows[3:] == ["sa-bfgs", "edl-lrl", "ldlsf", "ldl-lclr", "adam-ldl-scl", "ldl-ldm"]  # the papers' order
+    assert "| *classic LDL learners*" not in table  # one trained group: no group titles needed
+    assert any(b.label == "Table as LaTeX" for b in at.get("download_button"))

@@ -343,3 +343,38 @@ def test_ldl_lclr_hand_written_w_gradient_matches_finite_differences(in_span):
         assert f.item() == pytest.approx(f_w.item(), rel=1e-10)
         assert torch.allclose(span.xw(W), xs @ span.to_w(W))
         assert (span.to_w(W) ** 2).sum().item() == pytest.approx((W ** 2).sum().item(), rel=1e-10)
+
+
+def test_groups_expand_to_the_papers_layout_and_tables_keep_it():
+    from ildl import report
+    from ildl.methods import expand
+
+    names = expand(["constants", "ildl", "classic", "amema", "ldl-kl"])
+    assert names[:3] == ["uniform", "train_mean", "test_mean"] and names.count("amema") == 1
+    assert names[3:9] == ["ofr-fl", "ofr-cb", "ofr-db", "rda", "dildl", "amema"]
+    assert names[9:15] == list(CLASSIC) and names[-1] == "ldl-kl"
+    rows = [dict(method=m, fold=f, chebyshev=0.3 + 0.01 * i + 0.001 * f, kl=0.5 + 0.01 * i)
+            for i, m in enumerate(names) for f in range(3)]
+    t = report.table(rows, metrics=("chebyshev", "kl"), dataset="Movie")
+    assert list(t["group"]) == ["constant"] * 3 + ["classic"] * 6 + ["baseline"] + ["ildl"] * 6
+    assert t.loc[t["config"] == "ldl-lclr", "chebyshev_published"].iloc[0] == 0.3346  # spec §3c, Table 1
+    assert t.loc[t["config"] == "adam-ldl-scl", "kl_published"].iloc[0] == 19.1715  # Table 2
+    md = report.markdown(t)
+    titles = [ln for ln in md.splitlines() if ln.startswith("| *")]
+    assert titles == ["| *classic LDL learners* | | | |", "| *baselines* | | | |", "| *imbalanced-LDL methods* | | | |"]
+    tex = report.latex(t)
+    assert tex.count(r"\midrule") == 1 + 3  # after the head, and between the four groups
+
+
+def test_cli_lists_the_classic_learners_with_papers_and_groups():
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "ildl", "methods", "--task", "ldl"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120).stdout
+    for n in CLASSIC:
+        line = next(ln for ln in out.splitlines() if ln.startswith(n + " "))
+        assert "classic LDL" in line
+    assert "Geng. Label Distribution Learning. IEEE TKDE, 2016." in out and "groups for --method" in out

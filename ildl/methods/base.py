@@ -61,9 +61,14 @@ class Method:
 
     @classmethod
     def schema(cls) -> tuple[Param, ...]:
-        common = tuple(Param(p.name, p.kind, cls.defaults.get(p.name, p.default), p.help, p.min, p.max, p.step,
+        """The task's common knobs (minus `unused`; a method's own declaration of a common name replaces it, in
+        place — a classic learner's `epochs` counts solver iterations), then the method's own, minus the preset."""
+        own = {p.name: p for p in cls.params}
+        common = tuple(own[p.name] if p.name in own else
+                       Param(p.name, p.kind, cls.defaults.get(p.name, p.default), p.help, p.min, p.max, p.step,
                              p.choices, p.log) for p in COMMON[cls.task] if p.name not in cls.unused)
-        return common + tuple(p for p in cls.params if p.name not in cls.preset)
+        names = {p.name for p in common}
+        return common + tuple(p for p in cls.params if p.name not in cls.preset and p.name not in names)
 
     def __init__(self, cfgs: Sequence[dict[str, Any]], stats: Sequence[dict[str, Any]], dims: dict[str, int],
                  device: torch.device):

@@ -42,7 +42,11 @@ def methods() -> list[str]:
 def method_title(m: str) -> str:
     from ildl.methods import REGISTRY
 
-    return REGISTRY[m].title.split(" — ")[0]
+    cls = REGISTRY[m].cls
+    tag = {"classic": " · classic LDL", "ildl": " · ILDL"}.get(cls.family, "")
+    return REGISTRY[m].title.split(" — ")[0] + tag
+
+
 TASKS = ("ldl", "dir", "lt")
 DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None,
                 task="ldl")

@@ -1,0 +1,93 @@
+"""The papers' Table 1 on the current dataset: constants, the classic LDL learners, the baselines and the ILDL
+methods as groups, trained in the background as one run and shown as the folds finish (Compare page)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._ui import common as ui
+
+GROUP_CHOICES = ("classic", "baselines", "ildl")
+
+
+def table_runs(ds) -> list[dict]:
+    """Finished or live runs on this dataset that train more than one method (tables, not single runs)."""
+    from ildl.methods import parse
+
+    out = []
+    for r in ui.finished_runs_for(ds):
+        cfg = r["config"]
+        if not cfg.get("study") and sum(not parse(m).constant for m in cfg.get("methods") or []) > 1:
+            out.append(r)
+    return out
+
+
+def panel(page: str, ds) -> None:
+    from ildl import report
+    from ildl.methods import GROUPS, expand
+
+    reg, ss = ui.registry(), st.session_state
+    key = f"{page}_table"  # the URL carries the table on view (a page key: kept by the URL sync)
+    rid = ss.get(key) or st.query_params.get(key)
+    with st.expander("The papers' table on this dataset (constants · classic LDL learners · baselines · ILDL)",
+                     expanded=bool(rid)):
+        st.caption("Trains every method of the chosen groups on the sidebar's protocol, each group's folds as one "
+                   "stack, in the background; the table fills in as folds finish. The classic learners take about "
+                   "1.5 min for 10 folds of Movie on 2 cores; the ILDL methods several minutes more.")
+        c = st.columns([3, 1, 1])
+        groups = c[0].multiselect("groups (the constant predictors are always there)", list(GROUP_CHOICES),
+                                  default=["classic"], format_func=lambda g: f"{g}: {GROUPS[g].split(' (')[0]}",
+                                  key=f"{page}_table_groups")
+        n = int(c[1].number_input("folds", 1, 10, 10, key=f"{page}_table_folds"))
+        view = ui.run_view(rid) if rid else None
+        running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
+        if c[2].button("▶ Train the table", type="primary", disabled=running or not groups or ui.store_problem(),
+                       key=f"{page}_table_start"):
+            with ui.friendly_errors("Starting the table"):
+                cfg = dict(ui.run_config_base(ds), methods=expand(["constants", *groups]), settings={},
+                           fold_ids=list(range(n)), seed=0)
+                job = reg.submit(cfg, dataset=ds if ui.state()["dataset"] == ui.UPLOAD else None, owner=ui.owner())
+                ss[key] = st.query_params[key] = job.id
+                st.rerun()
+        older = [r["id"] for r in table_runs(ds)]
+        if older:
+            pick = st.selectbox("or open a finished table", [None, *older], index=0, key=f"{page}_table_open",
+                                format_func=lambda r: "—" if r is None else r)
+            if pick and pick != rid:
+                ss[key] = st.query_params[key] = pick
+                st.rerun()
+        if rid:
+            _live(rid, ds.name, running, report)
+
+
+def _live(rid: str, dataset: str, running: bool, report) -> None:
+    @st.fragment(run_every=1.5 if running else None)
+    def body() -> None:
+        v = ui.run_view(rid)
+        if v is None or not v.get("config"):
+            return
+        rows = [r for r in v["rows"] if r.get("select", "-") in ((v["config"].get("select") or ["-"])[0], "-")]
+        st.progress(v["progress"], text=f"Table `{rid}` — **{v['status']}** · {v['progress']:.0%}")
+        if v.get("error"):
+            st.error(f"The table run failed: {v['error']}")
+        t = report.table(rows, dataset=dataset)
+        st.markdown(report.markdown(t))
+        if t.empty:
+            return
+        st.caption("Mean ± std over folds; best in bold; constants in italics; [published: AMEMA paper, Tables 1–2, "
+                   "ILDL protocol]. Groups in the papers' order.")
+        worse = [r["config"] for _, r in t.iterrows() if r["kind"] == "trained" and "uniform" in set(t["config"])
+                 and all(r[f"{m}_mean"] >= float(t.loc[t["config"] == "uniform", f"{m}_mean"].iloc[0])
+                         for m in ("chebyshev", "kl") if f"{m}_mean" in t)]
+        if worse:
+            from ildl.verdict import explain
+
+            why = [ln for ln in explain(rows) if any(f"**{m}**" in ln for m in worse)]
+            st.warning(f"Worse than the uniform predictor on Chebyshev and KL: {', '.join(worse)}. Why, from the "
+                       "error decomposition of their test KL:\n\n" + "\n\n".join(f"- {ln}" for ln in why))
+        d = st.columns(2)
+        d[0].download_button("Table as Markdown", report.markdown(t), file_name=f"{rid}-table.md",
+                             mime="text/markdown", key=f"tbl_md_{rid}")
+        d[1].download_button("Table as LaTeX", report.latex(t, f"{dataset}: mean ± std over folds"),
+                             file_name=f"{rid}-table.tex", mime="text/x-tex", key=f"tbl_tex_{rid}")
+
+    body()
