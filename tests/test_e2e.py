@@ -226,7 +226,7 @@ def test_a_deep_link_to_a_pc_run_restores_its_controls(server, browser):
     _wait_status(other, "done")
     assert "amema+pc" in _banner(other)
     assert other.get_by_role("switch", name="+pc", exact=True).is_checked()
-    assert other.get_by_test_id("stSidebar").get_by_role("combobox", name="Method").input_value() == "AMEMA"
+    assert other.get_by_test_id("stSidebar").get_by_role("combobox", name="Method").input_value() == "AMEMA · ILDL"
     other.context.close()
 
 

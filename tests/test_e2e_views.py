@@ -26,7 +26,7 @@ def test_esc_and_clear_on_selects_keep_the_value(server, browser):  # noqa: F811
     _wait_status(page, "done")
     page.goto(server + f"/Train?run={rid}&syn_n=200")
     _wait_status(page, "done")
-    for label, want in (("Method", "AMEMA"), ("Dataset", "synthetic")):
+    for label, want in (("Method", "AMEMA · ILDL"), ("Dataset", "synthetic")):
         box = _sidebar_select(page, label)
         box.get_by_role("combobox").click()
         page.keyboard.press("Escape")

@@ -127,7 +127,7 @@ def test_every_ldl_method_trains_a_few_steps_and_predicts_distributions(name):
         assert all(math.isfinite(v.item()) for k, v in terms.items() if k in ("loss", "pred"))
         assert set(t.method.step_terms) <= set(terms)
     p = t.predict(x)
-    assert p.shape == (1, 12, 4) and (p >= 0).all() and torch.allclose(p.sum(-1), torch.ones(1, 12), atol=1e-5)
+    assert p.shape == (1, 12, 4) and (p >= 0).all() and torch.allclose(p.sum(-1), torch.ones(1, 12, dtype=p.dtype), atol=1e-5)
 
 
 def test_dildl_switches_log_only_the_terms_each_model_trains_on():
