@@ -12,13 +12,13 @@ from . import engine, studies
 from . import selection as S
 from .config import resolve as resolve_params
 from .device import resolve as resolve_device  # noqa: F401 (also used by benches)
-from .methods import parse
+from .methods import expand, parse
 from .tasks import Task, get
 
 RUN_DEFAULTS: dict[str, Any] = dict(
     task="ldl", dataset=None, dataset_kw={}, methods=None, settings={}, folds=None, fold_ids=None, seed=0,
     device="auto", select=None, diagnostic=False, thresholds=None, test_priors=["uniform"], pc_target=None,
-    study=None, chunk_folds=None, batched=True, step_events=True, pace=0.0, val_seed=None)
+    study=None, chunk_folds=None, batched=True, step_events=True, pace=0.0, val_seed=None, references=None)
 MAX_PACE = 10.0  # seconds per epoch: a classroom slows a run down, it does not park a server slot for days
 MAX_SEED = 2**31 - 1
 
@@ -30,6 +30,19 @@ def _int(name: str, v: Any, lo: int, hi: int | None = None) -> int:
     if v < lo or (hi is not None and v > hi):
         raise ValueError(f"{name} must lie in [{lo}, {hi if hi is not None else '∞'}], got {v}")
     return v
+
+
+def _references(refs, study, task) -> list[str]:
+    """A label-distribution study's extra rows: trained methods (group words allowed, e.g. 'classic') with their
+    own defaults beside the study's configurations, as the constant predictors are."""
+    if not refs:
+        return []
+    if task.name != "ldl":
+        raise ValueError(f"references (extra method rows) apply to label-distribution studies, not {task.name}")
+    if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
+        raise ValueError(f"references must be a list of method names, got {refs!r}")
+    specs = [parse(m, "ldl") for m in expand([str(r) for r in refs])]
+    return [s.name for s in specs if not s.constant and s.name not in study.configs]
 
 
 def task_options(task: Task, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -84,10 +97,15 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
         out["methods"] = list(study.methods)
         out["configs"] = studies.configs(study, given)  # every grid point, type-checked now
         out["settings"] = {"*": dict(given.get("*", {}))} if "*" in given else {}
+        out["references"] = _references(out.get("references"), study, task)
     else:
+        if out.get("references"):
+            raise ValueError("references (extra method rows beside a study's configurations) apply to studies only")
+        out["references"] = []
         if not out["methods"]:
             raise ValueError("no method chosen")
-        specs = [parse(m, task.name) for m in out["methods"]]
+        names = expand(out["methods"]) if task.name == "ldl" else list(out["methods"])
+        specs = [parse(m, task.name) for m in names]
         out["methods"] = [s.name for s in specs]
         out["settings"] = {s.name: s.config(given.get(s.name, given.get(s.base))) for s in specs if not s.constant}
     if out["dataset"] == "synthetic":

@@ -109,7 +109,7 @@ def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.J
 
     if task.name == "ldl":
         folds, dims = folds_for(base_opts)
-        for c in CONSTANTS:
+        for c in (*CONSTANTS, *(cfg.get("references") or ())):  # reference rows: constants, then e.g. the classic
             jobs += engine.make_jobs(task, folds, dims, [c], {}, cfg["seed"], tag=dict(study=st.name, config=c))
     for c, g in grid.items():
         folds, dims = folds_for({**base_opts, **g["options"]})
@@ -164,6 +164,14 @@ def mistakes_sentence(dist: dict[str, dict[int, np.ndarray]], G: int) -> str:
     return text
 
 
+def _is_method(name: str) -> bool:
+    try:
+        parse(name)
+        return True
+    except ValueError:
+        return False
+
+
 def label(row: dict[str, Any]) -> str:
     """A row's configuration as tables show it: 'lade@uniform' when rows are split by test prior."""
     return f"{row['config']}@{row['test_prior']}" if row.get("test_prior") else row["config"]
@@ -189,7 +197,8 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
         return pd.DataFrame()
     df = pd.DataFrame([dict(r, config=label(r)) for r in rows])
     priors = list(st.run.get("test_priors", []))
-    rank = {c: i for i, c in enumerate((*st.configs, *CONSTANTS))}
+    refs = [c for c in dict.fromkeys(df["config"]) if c not in st.configs and c not in CONSTANTS and _is_method(c)]
+    rank = {c: i for i, c in enumerate((*st.configs, *CONSTANTS, *refs))}
 
     def key(c: str) -> tuple[int, int]:  # grouped by test prior (lt), then in the study's own order
         base, _, prior = c.rpartition("@") if priors and "@" in c else (c, "", "")
@@ -200,7 +209,7 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
     for c in order:
         g = df[df["config"] == c].set_index("fold")
         r: dict[str, Any] = {"config": c + (" (oracle)" if c == "test_mean" else ""), "folds": len(g),
-                             "kind": "constant" if c in CONSTANTS else "trained"}
+                             "kind": "constant" if c in CONSTANTS else "reference" if c in refs else "trained"}
         ref = _reference(st, c)
         full = df[df["config"] == ref].set_index("fold")
         for m in metrics:
@@ -217,10 +226,12 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
             r[m] = f"{g[m].mean():.4f} ± {g[m].std(ddof=0):.4f}{mark}"
             r[f"{m}_mean"] = float(g[m].mean())
             pub = st.published.get(dataset or "", {}).get(c, {}).get(m)
+            if pub is None and c in refs:  # a reference method's own published figure (spec §3c, §6)
+                pub = report.PUBLISHED.get(dataset or "", {}).get(c, {}).get(m)
             r[f"{m}_published"] = pub
         out.append(r)
     t = pd.DataFrame(out)
-    trained = t[(t["kind"] == "trained") | (t["config"] == "uniform") | (t["config"] == "train_mean")]
+    trained = t[t["kind"].isin(("trained", "reference")) | (t["config"] == "uniform") | (t["config"] == "train_mean")]
     # the best is per test prior (accuracies under different priors are not comparable)
     group = t["config"].map(lambda c: c.rpartition("@")[2] if priors and "@" in c else "")
     for m in metrics:

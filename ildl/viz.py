@@ -364,6 +364,7 @@ def metric_bars(t: pd.DataFrame, rows: list[dict[str, Any]], metric: str, publis
     std = [float(df[df["config"] == c][metric].std(ddof=0)) for c in names]
     fig = go.Figure()
     for kind, label, col in (("trained", "ours (mean ± std over folds)", color(0)),
+                             ("reference", "reference method, its defaults", color(4)),
                              ("constant", "constant predictor", color(7))):
         sel = (t["kind"] == kind).to_numpy()
         if sel.any():

@@ -28,6 +28,8 @@ study = studies.STUDIES[name]
 if study.task == "ldl":
     st.caption("Dataset and protocol: the sidebar.")
     ds_name = None
+    with_classic = ui.control("toggle", "with the six classic LDL learners as reference rows (their own defaults; "
+                              "about 1.5 min more on Movie)", f"{PAGE}_classic", False)
 else:
     ds_name = ui.control("select", "data", f"{PAGE}_data_{study.task}", get_task(study.task).datasets[0],
                          options=list(get_task(study.task).datasets))
@@ -56,7 +58,7 @@ if b[0].button("▶ Start", type="primary", disabled=running or not folds or off
         if study.task == "ldl":
             ds = ui.current_dataset()
             if ds is not None:
-                job = reg.submit(dict(ui.run_config_base(ds), **common),
+                job = reg.submit(dict(ui.run_config_base(ds), **common, references=["classic"] if with_classic else []),
                                  dataset=ds if s["dataset"] == ui.UPLOAD else None, owner=ui.owner())
         else:
             job = reg.submit(dict(common, dataset=ds_name, folds=max(n_folds, max(folds) + 1), **study.run),

@@ -378,3 +378,22 @@ def test_cli_lists_the_classic_learners_with_papers_and_groups():
         line = next(ln for ln in out.splitlines() if ln.startswith(n + " "))
         assert "classic LDL" in line
     assert "Geng. Label Distribution Learning. IEEE TKDE, 2016." in out and "groups for --method" in out
+
+
+def test_a_study_can_carry_reference_rows_beside_its_constants():
+    from ildl import runner, studies
+
+    with pytest.raises(ValueError, match="studies only"):
+        runner.resolve(dict(dataset="synthetic", methods=["ldl-kl"], references=["classic"]))
+    with pytest.raises(ValueError, match="label-distribution studies"):
+        runner.resolve(dict(study="lt", references=["classic"]))
+    cfg = runner.resolve(dict(study="amema", dataset="synthetic", references=["classic", "uniform"]))
+    assert cfg["references"] == list(CLASSIC)  # the group expanded, the constant (already a row) dropped
+    rows = runner.run(dict(study="amema", dataset="synthetic", dataset_kw=dict(n=200), fold_ids=[0],
+                           references=["sa-bfgs", "ldlsf"], settings={"*": {"epochs": 2}}))
+    t = studies.table(rows, "amema", "synthetic")
+    kinds = dict(zip(t["config"], t["kind"]))
+    assert kinds["sa-bfgs"] == kinds["ldlsf"] == "reference" and kinds["uniform"] == "constant"
+    assert list(t["config"])[-2:] == ["sa-bfgs", "ldlsf"]  # after the study's configurations and the constants
+    sa = next(r for r in rows if r.get("config") == "sa-bfgs")
+    assert sa["method"] == "sa-bfgs"
