@@ -85,19 +85,19 @@ class LDLSF(_ADMM):
             R = torch.nan_to_num(cov / (sd[:, :, None] * sd[:, None, :]), nan=0.0, posinf=0.0, neginf=0.0)
             PR = torch.diag_embed(R.sum(2)) - R  # (M, C, C)
             g = self.col("gamma", torch.float64).view(-1, 1, 1)
-            K = torch.eye(C, dtype=torch.float64) + r3 * torch.ones(C, C, dtype=torch.float64) + g * (PR + PR.transpose(1, 2))
+            K = torch.eye(C, dtype=torch.float64, device=x.device) + r3 * torch.ones(C, C, dtype=torch.float64, device=x.device) + g * (PR + PR.transpose(1, 2))
             gam, Q = torch.linalg.eigh(K)  # K = Q Γ Qᵀ (symmetric)
             _, s, Vh = torch.linalg.svd(x, full_matrices=False)  # XᵀX = Vhᵀ S² Vh
             self._sys = (gam, Q, s, Vh)
-            self._st = dict(W1=0.5 * eye.clone(), W2=0.5 * eye.clone(), V=torch.zeros(M, d, C, dtype=torch.float64),
-                            V2=torch.zeros(M, n, 1, dtype=torch.float64))
-            self._done = torch.zeros(M, dtype=torch.bool)
+            self._st = dict(W1=0.5 * eye.clone(), W2=0.5 * eye.clone(), V=torch.zeros(M, d, C, dtype=torch.float64, device=x.device),
+                            V2=torch.zeros(M, n, 1, dtype=torch.float64, device=x.device))
+            self._done = torch.zeros(M, dtype=torch.bool, device=x.device)
         gam, Q, s, Vh = self._sys
         st = self._st
         old_c0 = st["W1"] + st["W2"]
         # W step: XᵀX W K + ρ W = XᵀD − V + ρ(W1 + W2) − XᵀV2·1ᵀ + ρ Xᵀ1·1ᵀ, K = I + ρ11ᵀ + γ(PR + PRᵀ)
         xt = x.transpose(1, 2)
-        ones = torch.ones(1, C, dtype=torch.float64)
+        ones = torch.ones(1, C, dtype=torch.float64, device=x.device)
         rhs = xt @ y - st["V"] + r3 * old_c0 - (xt @ st["V2"]) @ ones + r3 * (xt @ mf) @ ones
         proj = Vh @ rhs  # (M, r, C)
         A = ((proj @ Q) / (s[..., None] ** 2 * gam[:, None, :] + r3)) @ Q.transpose(1, 2)
@@ -151,20 +151,20 @@ class LDLLCLR(_ADMM):
         r3 = rho.view(-1, 1, 1)
         mf = m.to(torch.float64)[..., None]
         cnt = mf.sum(1)[:, 0]
-        eye = torch.eye(C, dtype=torch.float64)
+        eye = torch.eye(C, dtype=torch.float64, device=x.device)
         if getattr(self, "_st", None) is None:
             k = int(self.cfg["clusters"])
             member = self.onehot(self.clusters(y, m, k), k)  # (M, k, n)
             cols = (y[:, None] * member[..., None]).transpose(-1, -2)  # (M, k, C, n)
             Pv = torch.cdist(cols, cols) ** 2  # (M, k, C, C) ‖D^v_·a − D^v_·b‖²
             self._sumP = self.col("delta", torch.float64).view(-1, 1, 1) * Pv.sum(1)
-            self._st = dict(S=eye.expand(M, C, C).clone(), E=torch.zeros(M, n, C, dtype=torch.float64),
-                            Z=eye.expand(M, C, C).clone(), V=torch.zeros(M, n, C, dtype=torch.float64),
-                            V2=torch.zeros(M, C, C, dtype=torch.float64))
-            self._done = torch.zeros(M, dtype=torch.bool)
+            self._st = dict(S=eye.expand(M, C, C).clone(), E=torch.zeros(M, n, C, dtype=torch.float64, device=x.device),
+                            Z=eye.expand(M, C, C).clone(), V=torch.zeros(M, n, C, dtype=torch.float64, device=x.device),
+                            V2=torch.zeros(M, C, C, dtype=torch.float64, device=x.device))
+            self._done = torch.zeros(M, dtype=torch.bool, device=x.device)
         st = self._st
         if getattr(self, "_span", None) is None and n < d:  # W stays in the span of the rows: solve there
-            self._span, self._U = RowSpan(x), torch.zeros(M, n, C, dtype=torch.float64)
+            self._span, self._U = RowSpan(x), torch.zeros(M, n, C, dtype=torch.float64, device=x.device)
         span = getattr(self, "_span", None)
         w_step = self.w_value_and_grad(x, y, m, st, span)
         opt = LBFGS(None, self._U if span is not None else P["W"].detach(), gtol=self.col("gtol", torch.float64),
@@ -283,10 +283,10 @@ class EDLLRL(_ADMM):
         if getattr(self, "_st", None) is None:
             k = int(self.cfg["clusters"])
             self._member = self.onehot(self.clusters(x, m, k), k)  # (M, k, n)
-            zeros = torch.zeros(M, n, y.shape[-1], dtype=torch.float64)
+            zeros = torch.zeros(M, n, y.shape[-1], dtype=torch.float64, device=x.device)
             self._st = dict(Z=zeros, L=zeros.clone(), rho=self.col("rho", torch.float64))
             self._st["loss"] = self._objective1(P["W"].detach(), x, y, mf, zeros, self._member)
-            self._done = torch.zeros(M, dtype=torch.bool)
+            self._done = torch.zeros(M, dtype=torch.bool, device=x.device)
         st, member = self._st, self._member
         rho = st["rho"]
         r3 = rho.view(-1, 1, 1)

@@ -75,12 +75,12 @@ class AdamLDLSCL(Classic):
             self._pinv, self._xbar = centred_lstsq(x, m)  # for the test codes
             self._mask = m
             names = ["theta", "W", "codes"]
-            zero = torch.zeros(self.M, dtype=torch.float64)
+            zero = torch.zeros(self.M, dtype=torch.float64, device=x.device)
             self._opt = AdamW([P[k] for k in names], self.col("lr", torch.float64), [zero] * 3, eps=1e-7)
         fit, corr, barrier = self._terms(P, x, y, m)
         loss = fit + self.col("alpha", torch.float64) * corr + self.col("beta", torch.float64) * barrier
         grads = torch.autograd.grad(loss.sum(), [P["theta"], P["W"], P["codes"]])
-        active = torch.ones(self.M, dtype=torch.bool)
+        active = torch.ones(self.M, dtype=torch.bool, device=x.device)
         self._opt.step(list(grads), active)
         with torch.no_grad():
             P["codes"].clamp_(min=FLOAT32_EPS)
