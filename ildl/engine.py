@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -25,10 +25,12 @@ import torch
 from . import events as E
 from . import selection as S
 from .methods import MethodSpec, parse
-from .stack import Params, Rows, bcast, copy_models, pad
+from .optim import RowGrad
+from .stack import Params, Rows, Sparse, bcast, copy_models, pad
 from .tasks import Fold, Task
 
 Emit = Callable[[dict[str, Any]], None]
+LAZY_MIN = 2_000_000  # stacked first-layer elements from which lazy rows pay for their bookkeeping (Movie: M ≥ 11)
 NOISE_OFFSET = 7919  # a model's noise stream: seed + 7919 (its data order uses the seed itself)
 
 # nn.Module initialisation draws from torch's *global* RNG; two jobs in two threads must not interleave
@@ -82,6 +84,46 @@ class Trainer:
         self.names = list(self.P)
         self.groups = self.method.groups(self.P)
         self.state = self.method.init_state()
+        # first-layer weights fed by sparse rows: their gradient has the rows a batch touches, the optimiser moves
+        # the other rows lazily (exactly; `SGD.sync_rows`) — where the optimiser can (heavy-ball without decay)
+        self.lazy: dict[str, tuple[Any, int]] = {}
+        # (CPU only: the local table's size is read on the host each step, a sync a GPU should not wait on)
+        big = [n for n in self.method.sparse_rows if self.P[n].numel() >= LAZY_MIN and device.type == "cpu"]
+        for n in big:
+            for grp in self.groups:
+                if n in grp.names and hasattr(grp.opt, "make_lazy") and grp.opt.make_lazy(grp.names.index(n)):
+                    self.lazy[n] = (grp, grp.names.index(n))
+
+    def _local_rows(self, P: Params, batch, lazy: dict) -> tuple[Params, Any, tuple]:
+        """The rows U a sparse batch touches, as each model's own dense local table: features x_loc (M, B, K) and
+        weights W_loc (M, K, out) with K the most rows one model touches — so the first layer is one small bmm,
+        its gradient (M, K, out) has only those rows, and everything else of the method is unchanged."""
+        x = batch.x
+        M = self.M
+        n0 = next(iter(lazy))
+        d_in = self.P[n0].shape[1]
+        present = torch.zeros(M * d_in, dtype=torch.bool, device=x.idx.device)
+        present[x.idx.reshape(-1)] = True
+        U = present.nonzero().squeeze(1)  # sorted: grouped by model
+        m_of = torch.div(U, d_in, rounding_mode="floor")
+        counts = torch.bincount(m_of, minlength=M)
+        K = int(counts.max())
+        slot = torch.arange(len(U), device=U.device) - (torch.cumsum(counts, 0) - counts)[m_of]
+        pos = torch.zeros(M * d_in, dtype=torch.long, device=U.device)
+        pos[U] = slot
+        xl = torch.zeros(x.idx.shape[0], K, dtype=x.val.dtype, device=x.val.device)
+        xl.scatter_add_(1, pos[x.idx], x.val)
+        P = Params(P)
+        for n, (grp, k) in lazy.items():
+            W = torch.zeros(M, K, self.P[n].shape[2], dtype=self.P[n].dtype, device=U.device)
+            W[m_of, slot] = grp.opt.fetch(k, U)  # the rows, brought up to date
+            P[n] = W.requires_grad_(True)
+        return P, replace(batch, x=xl.view(M, -1, K)), (U, m_of, slot)
+
+    def sync(self) -> None:
+        """Bring every lazily updated row up to date (before anything reads the parameters)."""
+        for grp in {id(g): g for g, _ in self.lazy.values()}.values():
+            grp.opt.sync()
 
     def step(self, batch, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One optimiser step of every model with a batch (`active` (M,), default: any real row)."""
@@ -89,11 +131,17 @@ class Trainer:
         method, P = self.method, self.P
         if method.full_batch:  # its own solver (L-BFGS, ADMM, full-batch Adam) moves P
             return {k: v.detach() for k, v in method.iterate(P, batch).items() if not k.startswith("_")}
+        lazy = self.lazy if isinstance(batch.x, Sparse) else {}
+        if lazy:
+            P, batch, local = self._local_rows(P, batch, lazy)
         terms, new_state = method.loss(P, batch, self.state)
         self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in new_state.items()}
         objective = torch.where(active, terms.pop("_objective", terms["loss"]), 0.0)
         grads = torch.autograd.grad(objective.sum(), [P[n] for n in self.names], allow_unused=True)
         grad = {n: g if g is not None else torch.zeros_like(P[n]) for n, g in zip(self.names, grads)}
+        for n in lazy:  # the local table's gradient, on the flat rows it stands for
+            U, m_of, slot = local
+            grad[n] = RowGrad(U, grad[n][m_of, slot], self.P[n].shape[1], self.M)
         method.before_step(self.groups, self.state)
         for grp in self.groups:
             gs = [grad[n] for n in grp.names]
@@ -103,6 +151,7 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, x) -> Any:
+        self.sync()
         return self.method.predict(self.P, x)
 
 
@@ -198,6 +247,7 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
                     emit(E.make("step", jobs[i].tag, epoch=epoch, step=int(steps[i]), **vals))
         if stopped:
             break
+        stack.sync()
         _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit,
                       diagnostic, rows_tr.n, bs)
         _pace(epoch_started, pace, stop)

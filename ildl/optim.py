@@ -15,10 +15,36 @@ import torch
 from .stack import bcast
 
 
+@dataclass
+class RowGrad:
+    """The gradient of a stacked weight (M, in, out) that is zero outside `rows` (U,) of its flat (M·in, out)
+    table: `grad` (U, out). Row r belongs to model r // in."""
+    rows: torch.Tensor
+    grad: torch.Tensor
+    d_in: int
+    M: int
+
+    @property
+    def model(self) -> torch.Tensor:
+        return torch.div(self.rows, self.d_in, rounding_mode="floor")
+
+    def sumsq(self) -> torch.Tensor:
+        """(M,) Σ g² per model."""
+        out = torch.zeros(self.M, dtype=self.grad.dtype, device=self.grad.device)
+        return out.index_add_(0, self.model, self.grad.pow(2).sum(1))
+
+
+def _sumsq(g) -> torch.Tensor:
+    return g.sumsq() if isinstance(g, RowGrad) else g.reshape(g.shape[0], -1).pow(2).sum(1)
+
+
 def clip_coef(grads: Sequence[torch.Tensor], max_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(coef, norm), each (M,): torch.nn.utils.clip_grad_norm_'s min(1, max_norm / (‖g‖ + 1e-6)) per model,
-    ‖g‖ over every tensor of the group. max_norm (M,) may hold inf (no clipping)."""
-    norm = torch.stack([g.reshape(g.shape[0], -1).norm(dim=1) for g in grads]).norm(dim=0)
+    ‖g‖ over every tensor of the group (a `RowGrad` counts its rows). max_norm (M,) may hold inf (no clipping)."""
+    if any(isinstance(g, RowGrad) for g in grads):
+        norm = torch.stack([_sumsq(g) for g in grads]).sum(0).sqrt()
+    else:
+        norm = torch.stack([g.reshape(g.shape[0], -1).norm(dim=1) for g in grads]).norm(dim=0)
     return (max_norm / (norm + 1e-6)).clamp(max=1.0), norm
 
 
@@ -158,13 +184,119 @@ class SGD:
 
     def __post_init__(self):
         self.bufs = [torch.zeros_like(p) for p in self.params]
+        self.lazy = [None] * len(self.params)  # per parameter: the step each flat row was last brought up to
+        self.touched = [None] * len(self.params)  # rows that ever had a gradient (the others have v = 0: never move)
+        self._stash: dict[int, tuple] = {}
+        self.window: list[tuple[torch.Tensor, torch.Tensor]] = []  # (μ_t, active_t) of the steps since a full sync
+
+    # -- lazy rows ----------------------------------------------------------------------------------------------
+    # A row whose gradient is zero for a while still moves: v ← μ_t v, p ← p − η v each step. Over the steps
+    # t0+1…t of the window, v_t = D(t0)·v_t0 and p_t = p_t0 − η·A(t0)·v_t0 with
+    #   D(t0) = Π_{j=t0+1..t} μ_j,   A(t0) = Σ_{k=t0+1..t} a_k Π_{j=t0+1..k} μ_j   (a_k = 1 if the model stepped)
+    # — computed backwards, D(t0) = μ_{t0+1}·D(t0+1), A(t0) = μ_{t0+1}·(a_{t0+1} + A(t0+1)), with no division, so
+    # μ = 0 is fine. A model that sits a step out has μ = 1, a = 0 there: its rows do not move, as in `step`.
+    def make_lazy(self, k: int) -> bool:
+        """Let parameter k (a stacked weight (M, in, out)) take `RowGrad`s; only without weight decay (a decayed
+        row would move with its own value, not only its momentum)."""
+        if bool((self.weight_decay != 0).any()) or self.params[k].dim() != 3:
+            return False
+        p = self.params[k]
+        self.lazy[k] = torch.zeros(p.shape[0] * p.shape[1], dtype=torch.long, device=p.device)
+        self.touched[k] = torch.zeros(p.shape[0] * p.shape[1], dtype=torch.bool, device=p.device)
+        return True
+
+    def _factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """D, A (M, w+1) for every t0 = 0…w of the window (w steps): F64, so a long window keeps its digits.
+        Computed once per window length (every lazy parameter of this optimiser shares the window)."""
+        M = self.lr.shape[0]
+        w = len(self.window)
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == w:
+            return cached[1], cached[2]
+        dev = self.lr.device
+        D = torch.ones(M, w + 1, dtype=torch.float64, device=dev)
+        A = torch.zeros(M, w + 1, dtype=torch.float64, device=dev)
+        for t0 in range(w - 1, -1, -1):
+            mu, a = self.window[t0]
+            D[:, t0] = mu * D[:, t0 + 1]
+            A[:, t0] = mu * (a + A[:, t0 + 1])
+        self._cache = (w, D, A)
+        return D, A
+
+    def _synced(self, k: int, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parameter k's rows (U, out) and their momenta, brought up to the current step (not written back)."""
+        p, v = self.params[k], self.bufs[k]
+        d_in, d_out = p.shape[1], p.shape[2]
+        pr, vr = p.view(-1, d_out)[rows], v.view(-1, d_out)[rows]
+        if not self.window:
+            return pr, vr
+        D, A = self._factors()
+        m = torch.div(rows, d_in, rounding_mode="floor")
+        t0 = self.lazy[k][rows]
+        dec = D[m, t0].to(vr.dtype)[:, None]  # the factors in float64, applied in the parameters' precision
+        step = (self.lr.double()[m] * A[m, t0]).to(vr.dtype)[:, None]
+        return pr - step * vr, vr * dec
+
+    @torch.no_grad()
+    def fetch(self, k: int, rows: torch.Tensor) -> torch.Tensor:
+        """Parameter k's rows (U, out), up to date, for a forward pass; the next `step` with a `RowGrad` on the same
+        rows starts from them (one gather per row set and step, not two)."""
+        pr, vr = self._synced(k, rows)
+        self._stash[k] = (rows, pr, vr)
+        return pr
+
+    @torch.no_grad()
+    def sync_rows(self, k: int, rows: torch.Tensor | None = None) -> None:
+        """Bring parameter k's rows (all when None: those with a momentum, the others cannot move) up to the
+        current step, in place."""
+        if self.lazy[k] is None or not self.window:
+            return
+        rows = self.touched[k].nonzero().squeeze(1) if rows is None else rows
+        if not len(rows):
+            return
+        pr, vr = self._synced(k, rows)
+        d_out = self.params[k].shape[2]
+        self.params[k].view(-1, d_out)[rows] = pr
+        self.bufs[k].view(-1, d_out)[rows] = vr
+        self.lazy[k][rows] = len(self.window)
+
+    @torch.no_grad()
+    def sync(self) -> None:
+        """Every row of every lazy parameter up to the current step; the window starts again."""
+        for k, last in enumerate(self.lazy):
+            if last is not None:
+                self.sync_rows(k)
+                last.zero_()
+        self.window = []
+        self._cache = None
 
     @torch.no_grad()
     def step(self, grads: list[torch.Tensor], active: torch.Tensor, scale: torch.Tensor | None = None) -> None:
-        """One step of the active models; `scale` (M,) multiplies the gradients first (clipping)."""
-        keep = _Keep([*self.params, *self.bufs], active)
+        """One step of the active models; `scale` (M,) multiplies the gradients first (clipping). A `RowGrad`
+        updates its rows now (brought up to date first) and leaves the others to the window."""
+        lazy = [k for k, g in enumerate(grads) if isinstance(g, RowGrad)]
+        for k in lazy:
+            g = grads[k]
+            stash = self._stash.pop(k, None)
+            pr, vr = stash[1:] if stash is not None and stash[0] is g.rows else self._synced(k, g.rows)
+            p, v = self.params[k], self.bufs[k]
+            T, V = p.view(-1, p.shape[2]), v.view(-1, p.shape[2])
+            m = g.model
+            on = active[m][:, None]
+            gr = g.grad * (scale[m][:, None] if scale is not None else 1.0)
+            vr = torch.where(on, vr * self.momentum[m][:, None] + gr, vr)
+            V[g.rows] = vr
+            T[g.rows] = torch.where(on, pr - self.lr[m][:, None] * vr, pr)
+            self.lazy[k][g.rows] = len(self.window) + 1
+            self.touched[k][g.rows] = True
+        if any(x is not None for x in self.lazy):
+            self.window.append((torch.where(active, self.momentum, torch.ones_like(self.momentum)).double(),
+                                active.double()))
+        dense = [k for k in range(len(grads)) if k not in lazy]
+        keep = _Keep([*(self.params[k] for k in dense), *(self.bufs[k] for k in dense)], active)
         decay = bool((self.weight_decay != 0).any())
-        for p, g, v in zip(self.params, grads, self.bufs):
+        for k in dense:
+            p, g, v = self.params[k], grads[k], self.bufs[k]
             v.mul_(bcast(self.momentum, v))
             if scale is not None:
                 v.addcmul_(g, bcast(scale, g))  # the clipped gradient, without a pass of its own

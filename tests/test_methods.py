@@ -156,3 +156,13 @@ def test_pc_suffix_runs_end_to_end(tiny):
                           settings={"amema": {"epochs": 2}, "ofr-db": {"epochs": 2}})
     assert [r["method"] for r in rows] == ["amema", "amema+pc", "ofr-db+pc"]
     assert rows[0]["kl"] != rows[1]["kl"]
+
+
+def test_a_key_that_differs_in_a_stack_cannot_be_read_as_shared():
+    """Python that branches on self.cfg would give every model model 0's value: the stack config refuses the keys
+    whose values differ, naming the fix."""
+    t = trainer("ldl-kl", [{"lr": 1e-3}, {"lr": 1e-2}], M=2)
+    assert t.method.cfg["hidden"] == 100  # shared keys read as before
+    with pytest.raises(ValueError, match="'lr' differs between the models of this stack"):
+        t.method.cfg["lr"]
+    assert t.method.col("lr").tolist() == pytest.approx([1e-3, 1e-2])

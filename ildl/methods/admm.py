@@ -141,7 +141,7 @@ class LDLLCLR(_ADMM):
         Param("inner", "int", 15000, "L-BFGS iterations at most per W step (scipy's default cap)", 1, 100000, 1),
         Param("gtol", "float", 1e-5, "the W step stops when every |gradient| ≤ gtol", 1e-12, 1.0, log=True),
     )
-    shape_keys = ("epochs", "clusters")
+    shape_keys = ("epochs", "clusters", "inner")  # the W step's iteration cap is a loop bound, shared by the stack
 
     def iterate(self, P, b):
         x, y, m = self.data(b)
@@ -257,7 +257,7 @@ class EDLLRL(_ADMM):
         Param("jacobian", "choice", "diagonal", "W-step gradient: the reference code's diagonal p(1 − p) of the "
               "softmax Jacobian, or the full (true) gradient", choices=("diagonal", "full")),
     )
-    shape_keys = ("epochs", "clusters", "jacobian")
+    shape_keys = ("epochs", "clusters", "jacobian", "inner")
 
     def build(self) -> nn.Module:
         w = self.linear("W")

@@ -59,6 +59,7 @@ class AMEMA(Method):
               "learnable; onehot is the paper-literal D̄ and throws the degree away", choices=("binary", "onehot")),
     )
     step_terms = ("loss", "loss_s", "loss_ns", "ema_s", "ema_ns", "r", "w_s", "w_ns", "mu_s", "mu_ns")
+    sparse_rows = ("s.0.weight", "ns.0.weight")  # on sparse features only the rows a batch touches step now
     shape_keys = Method.shape_keys + ("dominant_target",)
 
     def build(self) -> nn.Module:

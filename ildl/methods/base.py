@@ -40,6 +40,29 @@ class Batch:
         return masked_mean(v, self.mask)
 
 
+class StackConfig(dict):
+    """The config a stack shares (model 0's), refusing the keys whose values differ between its models: Python
+    that branches on such a key would give every model model 0's value. Read those per model (`col`, `flag`), or
+    declare the key in `shape_keys` so the engine never stacks different values."""
+
+    def __init__(self, cfg: dict[str, Any], varying: set[str], owner: str):
+        super().__init__(cfg)
+        self._varying, self._owner = varying, owner
+
+    def _check(self, key: str) -> None:
+        if key in self._varying:
+            raise ValueError(f"{self._owner}: '{key}' differs between the models of this stack; read it per model "
+                             "(Method.col / Method.flag) or declare it in shape_keys")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._check(key)
+        return super().get(key, default)
+
+
 class Method:
     name: ClassVar[str]
     task: ClassVar[str] = "ldl"
@@ -55,6 +78,9 @@ class Method:
     # A full-batch method (the classic learners) is fitted by its own solver: every epoch is one solver iteration
     # over the whole training fold in a fixed order (`iterate`), on dense float64 rows; the task's minibatch
     # knobs it never reads are left out of its schema.
+    # First-layer weights fed by the raw features: on sparse rows their gradient has only the rows a batch touches
+    # and (with heavy-ball SGD, no weight decay) the other rows move lazily, exactly (`ildl.optim.SGD.sync_rows`).
+    sparse_rows: ClassVar[tuple[str, ...]] = ()
     full_batch: ClassVar[bool] = False
     unused: ClassVar[tuple[str, ...]] = ()
     dtype: ClassVar[torch.dtype] = torch.float32
@@ -80,7 +106,8 @@ class Method:
         for k in self.shape_keys:
             if len({repr(c.get(k)) for c in self.cfgs}) > 1:
                 raise ValueError(f"{self.name}: one stack needs one value of {k!r}")
-        self.cfg = self.cfgs[0]  # the shape keys, shared by the stack
+        varying = {k for k in self.cfgs[0] if len({repr(c.get(k)) for c in self.cfgs}) > 1}
+        self.cfg = StackConfig(self.cfgs[0], varying, self.name)  # what the stack shares; per-model values: col/flag
         self.seeds = list(range(self.M))  # each model's seed (set by the trainer)
 
     # -- per-model columns ---------------------------------------------------------

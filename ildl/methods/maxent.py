@@ -68,6 +68,8 @@ class SABFGS(_MaxEnt):
               "solution when there are fewer samples than features)", choices=("uniform", "zeros")),
     )
 
+    shape_keys = ("epochs", "init")
+
     def init(self, w):
         if self.cfg["init"] == "uniform":
             with torch.no_grad():
