@@ -106,9 +106,9 @@ def test_sgd_lazy_rows_equal_dense_steps_with_zero_rows():
 
 def test_amema_stack_on_sparse_rows_trains_as_the_dense_update(monkeypatch):
     import numpy as np
-    from helpers import trainer
 
     import ildl.engine as E
+    from helpers import trainer
     from ildl.methods import Batch
     from ildl.stack import Rows, pad
 
