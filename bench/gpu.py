@@ -11,7 +11,9 @@ Printed, one block per check:
   (c) device vs CPU wall time for the same stacks;
   (d) peak device memory (CUDA only);
   (e) AMEMA stacks of M = 1 … 1024 synthetic models: model-steps per second, and the M past which doubling the
-      stack gains less than 10% throughput (the saturation point).
+      stack gains less than 10% throughput (the saturation point);
+  (f) the six classic LDL learners (full-batch L-BFGS / ADMM / Adam stacks, float64) on the device against the
+      CPU: max |Δ| of every metric and the wall times.
 The last line is `gpu check ok` when every check held (a job finished, agreement ≤ 1e-3 where epochs agree).
 """
 from __future__ import annotations
@@ -125,6 +127,22 @@ def main(argv=None) -> int:
     sat = next((m for (m, r), (_, r2) in zip(rates, rates[1:]) if r2 < 1.1 * r), None)
     print(f"(e) saturates at about M = {sat} (the next size gains < 10% throughput)" if sat else
           f"(e) does not saturate up to M = {rates[-1][0]} (every larger stack gained ≥ 10% throughput)")
+    from ildl.methods import expand
+
+    cfg = dict(dataset="synthetic" if a.quick else "Movie", methods=expand(["classic"]), fold_ids=[0, 1],
+               step_events=False, settings={m: {"epochs": 3} for m in expand(["classic"])} if a.quick else {})
+    t0 = time.perf_counter()
+    cpu_rows = runner.run(dict(cfg, device="cpu"))
+    t_cpu = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dev_rows = runner.run(dict(cfg, device=device))
+    t_dev = time.perf_counter() - t0
+    key = lambda r: (r["method"], r["fold"])  # noqa: E731
+    ref = {key(r): r for r in cpu_rows}
+    gap = max(abs(r[m] - ref[key(r)][m]) for r in dev_rows for m in ("chebyshev", "kl", "cosine"))
+    ok &= gap <= TOLERANCE
+    print(f"(f) classic learners, {cfg['dataset']} folds 0–1: {device} {t_dev:.1f} s, CPU {t_cpu:.1f} s; "
+          f"max |Δ| {gap:.1e}")
     print("gpu check ok" if ok else "gpu check FAILED")
     return 0 if ok else 1
 

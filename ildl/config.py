@@ -26,6 +26,8 @@ class Param:
         """Turn a CLI string or widget value into the declared type, checking the range."""
         v = value
         try:
+            if hasattr(v, "item") and getattr(v, "shape", None) == ():  # a numpy scalar: its Python value
+                v = v.item()
             if self.kind == "bool":
                 if isinstance(v, str):
                     s = v.strip().lower()
@@ -34,6 +36,9 @@ class Param:
                     elif s in ("0", "false", "no", "off"):
                         v = False
                     else:
+                        raise ValueError
+                elif not isinstance(v, bool):  # 0 / 1 only: 2.5 or NaN is not a switch position
+                    if not isinstance(v, (int, float)) or v not in (0, 1):
                         raise ValueError
                 v = bool(v)
             elif self.kind == "int":
