@@ -125,8 +125,10 @@ class Trainer:
         for grp in {id(g): g for g, _ in self.lazy.values()}.values():
             grp.opt.sync()
 
-    def step(self, batch, active: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """One optimiser step of every model with a batch (`active` (M,), default: any real row)."""
+    def step(self, batch, active: torch.Tensor | None = None, host_active: list[bool] | None = None
+             ) -> dict[str, torch.Tensor]:
+        """One optimiser step of every model with a batch (`active` (M,), default: any real row; `host_active` the
+        same on the host, when the caller knows it, so that no optimiser reads it from the device)."""
         active = batch.mask.any(1) if active is None else active
         method, P = self.method, self.P
         if method.full_batch:  # its own solver (L-BFGS, ADMM, full-batch Adam) moves P
@@ -145,6 +147,8 @@ class Trainer:
         method.before_step(self.groups, self.state)
         for grp in self.groups:
             gs = [grad[n] for n in grp.names]
+            if hasattr(grp.opt, "host_active"):
+                grp.opt.host_active = host_active
             grp.opt.step(gs, active, grp.clip(gs, active) if grp.clip is not None else None)
         self.state = method.after_step(self.state, terms, active)
         return {k: v.detach() for k, v in terms.items() if not k.startswith("_")}
@@ -224,8 +228,10 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
         for i, g in enumerate(order_gens):  # each model's own permutation of its own fold (full batch: as stored)
             order[i, :rows_tr.n[i]] = torch.arange(rows_tr.n[i]) if cls.full_batch else \
                 torch.randperm(rows_tr.n[i], generator=g)
+        mask_host = (order >= 0).numpy()  # which rows are real is known here: a step needs no read from the device
         order = order.to(device)
-        sums: list[dict[str, float]] = [{} for _ in range(M)]
+        sums_dev: dict[str, torch.Tensor] = {}  # per-epoch sums of the finite step terms, (M,) on the device
+        finite_dev: dict[str, torch.Tensor] = {}
         for s in range(n_steps):
             if stop is not None and stop.is_set():
                 stopped = True
@@ -233,18 +239,27 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
             idx = order[:, s * bs:(s + 1) * bs]
             mask = idx >= 0  # (M, B) real rows
             rows = idx.clamp_min(0)
-            counts = mask.sum(1).tolist()
+            host = mask_host[:, s * bs:(s + 1) * bs]
+            counts = host.sum(1).tolist()
+            act = host.any(1)
             active = mask.any(1)
-            terms = stack.step(_batch(rows_tr, rows, Y, ar, mask, counts, noise_gens, device), active)
-            act = active.cpu().numpy()
+            terms = stack.step(_batch(rows_tr, rows, Y, ar, mask, counts, noise_gens, device), active,
+                               host_active=act.tolist())
             steps += act
-            logged = {k: v.detach().double().cpu().tolist() for k, v in terms.items()}
-            for i in np.nonzero(act)[0]:
-                vals = {k: v[i] for k, v in logged.items() if math.isfinite(v[i])}
-                for k, v in vals.items():
-                    sums[i][k] = sums[i].get(k, 0.0) + v
-                if step_events and steps[i] % log_every[i] == 0:
-                    emit(E.make("step", jobs[i].tag, epoch=epoch, step=int(steps[i]), **vals))
+            for k, v in terms.items():
+                ok = active & torch.isfinite(v)
+                add = torch.where(ok, v.detach().double(), 0.0)
+                sums_dev[k] = sums_dev[k] + add if k in sums_dev else add
+                finite_dev[k] = finite_dev[k] + ok if k in finite_dev else ok.long()
+            due = [i for i in np.nonzero(act)[0] if steps[i] % log_every[i] == 0] if step_events else []
+            if due:  # the one read from the device per logged step
+                logged = {k: v.detach().double().cpu().tolist() for k, v in terms.items()}
+                for i in due:
+                    emit(E.make("step", jobs[i].tag, epoch=epoch, step=int(steps[i]),
+                                **{k: v[i] for k, v in logged.items() if math.isfinite(v[i])}))
+        host_sums = {k: v.cpu().tolist() for k, v in sums_dev.items()}  # once per epoch
+        host_finite = {k: v.cpu().tolist() for k, v in finite_dev.items()}
+        sums = [{k: host_sums[k][i] for k in host_sums if host_finite[k][i]} for i in range(M)]
         if stopped:
             break
         stack.sync()

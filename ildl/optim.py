@@ -80,8 +80,12 @@ class _Keep:
     """Saves the slices of the models that sit out this step and puts them back afterwards, so an update can run
     in place over the whole stack (the common case: every model has a batch, nothing is saved)."""
 
-    def __init__(self, tensors: list[torch.Tensor], active: torch.Tensor):
-        self.idle = (~active).nonzero().flatten() if not bool(active.all()) else None
+    def __init__(self, tensors: list[torch.Tensor], active: torch.Tensor, host: list[bool] | None = None):
+        if host is not None:  # known on the host: no read from the device
+            idle = [i for i, a in enumerate(host) if not a]
+            self.idle = torch.tensor(idle, device=active.device) if idle else None
+        else:
+            self.idle = (~active).nonzero().flatten() if not bool(active.all()) else None
         self.saved = [t[self.idle].clone() for t in tensors] if self.idle is not None else []
         self.tensors = tensors
 
@@ -108,6 +112,7 @@ class AdamW:
     eps: float = 1e-8
     amsgrad: bool = False
     t: torch.Tensor | None = None
+    host_active: list[bool] | None = None  # set by the trainer before a step: the active models, known on the host
     state: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
     def __post_init__(self):
@@ -128,7 +133,7 @@ class AdamW:
         if self.fused:
             return self._step_fused(grads, active, scale)
         b1, b2 = self.betas
-        keep = _Keep([x for p, st in zip(self.params, self.state) for x in (p, *st.values())], active)
+        keep = _Keep([x for p, st in zip(self.params, self.state) for x in (p, *st.values())], active, self.host_active)
         self.t = torch.where(active, self.t + 1, self.t)
         ts = self.t.clamp_min(1)
         step_size = self.lr / (1 - b1 ** ts)  # (M,)
@@ -136,7 +141,7 @@ class AdamW:
         for p, g, wd, st in zip(self.params, grads, self.weight_decay, self.state):
             if scale is not None:
                 g = g.mul(bcast(scale, g))
-            if bool((wd != 0).any()):
+            if bool((wd != 0).any()):  # the unfused path (no fused kernel, or float64): a read per step is fine there
                 p.mul_(bcast(1 - self.lr * wd, p))
             st["m"].lerp_(g, 1 - b1)
             st["v"].mul_(b2).addcmul_(g, g, value=1 - b2)
@@ -149,15 +154,19 @@ class AdamW:
         keep.restore()
 
     def _step_fused(self, grads, active, scale) -> None:
-        act = active.tolist()
-        lrs = self.lr.tolist()
+        # the fused kernel takes η, λ as numbers and a list of tensors: read from the device once, not per step
+        # (they are constant), and which models step from the host copy the engine passes (`host_active`)
+        act = self.host_active if self.host_active is not None else active.tolist()
+        if getattr(self, "_host", None) is None:
+            self._host = (self.lr.tolist(), [w.tolist() for w in self.weight_decay])
+        lrs, wds = self._host
         calls: dict[tuple[float, float], tuple[list, ...]] = {}
         for k, g in enumerate(grads):
             if scale is not None:
                 g = g * bcast(scale, g)
             gv = g.unbind(0)
             pv, mv, vv, xv = self._views[k]
-            wd = self.weight_decay[k].tolist()
+            wd = wds[k]
             for i, a in enumerate(act):
                 if not a:
                     continue
@@ -181,6 +190,7 @@ class SGD:
     momentum: torch.Tensor  # (M,)
     weight_decay: torch.Tensor  # (M,)
     bufs: list[torch.Tensor] = field(default_factory=list)
+    host_active: list[bool] | None = None  # set by the trainer before a step (see AdamW)
 
     def __post_init__(self):
         self.bufs = [torch.zeros_like(p) for p in self.params]
@@ -293,8 +303,10 @@ class SGD:
             self.window.append((torch.where(active, self.momentum, torch.ones_like(self.momentum)).double(),
                                 active.double()))
         dense = [k for k in range(len(grads)) if k not in lazy]
-        keep = _Keep([*(self.params[k] for k in dense), *(self.bufs[k] for k in dense)], active)
-        decay = bool((self.weight_decay != 0).any())
+        keep = _Keep([*(self.params[k] for k in dense), *(self.bufs[k] for k in dense)], active, self.host_active)
+        if getattr(self, "_decay", None) is None:  # constant: read from the device once
+            self._decay = bool((self.weight_decay != 0).any())
+        decay = self._decay
         for k in dense:
             p, g, v = self.params[k], grads[k], self.bufs[k]
             v.mul_(bcast(self.momentum, v))

@@ -190,3 +190,36 @@ def test_chunked_study_equals_one_stack():
     a, b = sorted(a, key=_key), sorted(b, key=_key)
     assert [_key(r) for r in a] == [_key(r) for r in b]
     assert all(x["kl"] == pytest.approx(y["kl"], abs=1e-5) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("method", ["ldl-kl", "amema", "rda"])
+def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch, method):
+    """On a GPU every read of a device tensor (.item, .tolist, .cpu, bool) waits for the device: the engine reads
+    once per epoch (and once per logged step when step events are on), never per step. Counted on the CPU: the
+    reads of a run must not grow with its number of steps."""
+    import ildl.engine as E
+    from ildl.data import make_synthetic
+    from ildl.tasks import get
+
+    task = get("ldl")
+    data = make_synthetic(n=300, d=6, seed=1)
+    opts = task.resolve_options({})
+    folds = task.folds(data, dict(folds=5, seed=0), opts)[:2]
+    reads = {"n": 0}
+    for name in ("item", "tolist", "cpu", "__bool__"):
+        orig = getattr(torch.Tensor, name)
+
+        def wrapped(self, *a, _orig=orig, **k):
+            reads["n"] += 1
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, wrapped)
+
+    def count(batch_size: int) -> int:
+        jobs = E.make_jobs(task, folds, task.dims(data, opts), [method], {method: {"epochs": 3, "batch_size": batch_size}}, 0)
+        reads["n"] = 0
+        E.train(task, jobs, device=torch.device("cpu"), step_events=False)
+        return reads["n"]
+
+    n_train = folds[0].n("train")
+    few, many = count(n_train), count(max(2, n_train // 8))  # 1 step per epoch against about 8
+    assert many == few, (few, many)
