@@ -95,6 +95,25 @@ class _Keep:
 
 
 FUSED_ADAMW = hasattr(torch, "_fused_adamw_")
+_FUSED_ON: dict[str, bool] = {}
+
+
+def fused_adamw_on(device_type: str) -> bool:
+    """Whether this torch has the fused AdamW kernel for the device type (CPU's arrived after CUDA's, in torch 2.4):
+    tried once on a one-element tensor, so an older torch falls back to the elementwise update instead of failing."""
+    if device_type not in _FUSED_ON:
+        ok = FUSED_ADAMW
+        if ok:
+            try:
+                dev = torch.device(device_type)
+                t = [torch.zeros(1, device=dev)]
+                torch._fused_adamw_(t, [torch.ones(1, device=dev)], [torch.zeros(1, device=dev)],
+                                    [torch.zeros(1, device=dev)], [], [torch.ones((), device=dev)], lr=0.1, beta1=0.9,
+                                    beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+            except (RuntimeError, NotImplementedError, TypeError):
+                ok = False
+        _FUSED_ON[device_type] = ok
+    return _FUSED_ON[device_type]
 
 
 @dataclass
@@ -119,8 +138,8 @@ class AdamW:
         self.t = torch.zeros_like(self.lr)
         self.state = [dict(m=torch.zeros_like(p), v=torch.zeros_like(p),
                            **({"vmax": torch.zeros_like(p)} if self.amsgrad else {})) for p in self.params]
-        self.fused = FUSED_ADAMW and all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda")
-                                         for p in self.params)
+        self.fused = all(p.dtype == torch.float32 and p.device.type in ("cpu", "cuda") and fused_adamw_on(p.device.type)
+                         for p in self.params)
         if self.fused:  # per-model views of every stacked tensor (in-place updates keep them valid)
             M = self.lr.shape[0]
             self._views = [(p.unbind(0), st["m"].unbind(0), st["v"].unbind(0),
