@@ -42,6 +42,14 @@ class _ADMM(Classic):
     def build(self) -> nn.Module:
         return nn.ParameterDict({"W": self.linear("W")})
 
+    def fold(self, b):
+        """The fold and the shared shapes: x (M, n, d), y (M, n, C), m (M, n), M, n, d, C, ρ (M,) and ρ (M, 1, 1),
+        the row mask as float (M, n, 1)."""
+        x, y, m = self.data(b)
+        M, n, d = x.shape
+        rho = self.col("rho", torch.float64)
+        return x, y, m, M, n, d, y.shape[-1], rho, rho.view(-1, 1, 1), m.to(torch.float64)[..., None]
+
     def converged(self, constraints, duals, n) -> torch.Tensor:
         """(M,) the primal-dual rule: every ‖c₀ − c₁‖ ≤ √n·ε_abs + ε_rel·max(‖c₀‖, ‖c₁‖) and every
         ‖ρ(c₀ − c₀_old)‖ ≤ √C·ε_abs + ε_rel·‖V‖ (c₀_old from the previous iteration)."""
@@ -69,12 +77,7 @@ class LDLSF(_ADMM):
     )
 
     def iterate(self, P, b):
-        x, y, m = self.data(b)
-        M, n, d = x.shape
-        C = y.shape[-1]
-        rho = self.col("rho", torch.float64)
-        r3 = rho.view(-1, 1, 1)
-        mf = m.to(torch.float64)[..., None]  # (M, n, 1)
+        x, y, m, M, n, d, C, rho, r3, mf = self.fold(b)
         cnt = mf.sum(1)  # (M, 1)
         if getattr(self, "_st", None) is None:
             eye = torch.eye(d, C, dtype=torch.float64, device=x.device).expand(M, d, C)
@@ -144,12 +147,7 @@ class LDLLCLR(_ADMM):
     shape_keys = ("epochs", "clusters", "inner")  # the W step's iteration cap is a loop bound, shared by the stack
 
     def iterate(self, P, b):
-        x, y, m = self.data(b)
-        M, n, d = x.shape
-        C = y.shape[-1]
-        rho = self.col("rho", torch.float64)
-        r3 = rho.view(-1, 1, 1)
-        mf = m.to(torch.float64)[..., None]
+        x, y, m, M, n, d, C, rho, r3, mf = self.fold(b)
         cnt = mf.sum(1)[:, 0]
         eye = torch.eye(C, dtype=torch.float64, device=x.device)
         if getattr(self, "_st", None) is None:
