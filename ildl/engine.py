@@ -5,8 +5,8 @@ own data order, noise stream, optimiser state, clipping, method state and model 
 of a model does not depend on what it was stacked with (tested to ~1e-5 against M = 1).
 
 Per step, for the models that have a batch (folds of different sizes are padded and masked):
-  terms = method.loss(P, batch, state)          every term (M,); "loss" is what each model minimises
-  grads = ∂ Σ_m terms_m / ∂θ                    models are independent, so this is each model's own gradient
+  terms = method.loss(P, batch, state)          every term (M,); the objective is terms[OBJECTIVE] or "loss"
+  grads = ∂ Σ_m objective_m / ∂θ                models are independent, so this is each model's own gradient
   per group: clip per model, then the optimiser's elementwise step (per-model hyper-parameters)
 Per epoch: validation record → every selection rule's running best (per model), `epoch` / `snapshot`
 events, and with `diagnostic` the test metrics as `diag` events that nothing reads back.
@@ -25,6 +25,7 @@ import torch
 from . import events as E
 from . import selection as S
 from .methods import MethodSpec, parse
+from .methods.base import OBJECTIVE
 from .optim import RowGrad
 from .stack import Params, Rows, Sparse, bcast, copy_models, pad
 from .tasks import Fold, Task
@@ -138,7 +139,7 @@ class Trainer:
             P, batch, local = self._local_rows(P, batch, lazy)
         terms, new_state = method.loss(P, batch, self.state)
         self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in new_state.items()}
-        objective = torch.where(active, terms.pop("_objective", terms["loss"]), 0.0)
+        objective = torch.where(active, terms.pop(OBJECTIVE, terms["loss"]), 0.0)
         grads = torch.autograd.grad(objective.sum(), [P[n] for n in self.names], allow_unused=True)
         grad = {n: g if g is not None else torch.zeros_like(P[n]) for n, g in zip(self.names, grads)}
         for n in lazy:  # the local table's gradient, on the flat rows it stands for

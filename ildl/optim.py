@@ -341,7 +341,13 @@ class SGD:
 
 @dataclass
 class Group:
-    """A parameter group: the names it owns, its optimiser and its clipping (both per model)."""
+    """A parameter group: the names it owns, its optimiser and its clipping (both per model), and a label a method
+    finds it by (AMEMA's branches "s" / "ns")."""
     names: list[str]
     opt: AdamW | SGD
     clip: Clip | None = None
+    label: str = ""
+
+
+def group(groups: list[Group], label: str) -> Group:
+    return next(g for g in groups if g.label == label)

@@ -26,8 +26,8 @@ import torch.nn as nn
 from ..config import Param
 from ..decouple import EPS, binary_kl, decouple, kl, log_nondominant, recombine
 from ..nets import mlp, mlp_f
-from ..optim import SGD, Clip, Group
-from .base import Method
+from ..optim import SGD, Clip, Group, group
+from .base import OBJECTIVE, Method
 
 MU_MAX = 0.999
 F64 = torch.float64  # EMAs and momenta accumulate over thousands of steps
@@ -77,7 +77,7 @@ class AMEMA(Method):
         def branch(prefix, mu):
             names = [n for n in P if n.startswith(prefix + ".")]
             return Group(names, SGD([P[n] for n in names], self.col("lr"), mu.float(), self.col("weight_decay")),
-                         Clip(self.col("clip")))
+                         Clip(self.col("clip")), label=prefix)
         st = self.init_state()
         return [branch("s", st["mu_s"]), branch("ns", st["mu_ns"])]
 
@@ -105,12 +105,12 @@ class AMEMA(Method):
         weighted = w_s.float() * L_s + w_ns.float() * L_ns
         t = dict(loss=weighted.detach(), loss_s=L_s.detach(), loss_ns=L_ns.detach(), ema_s=ema_s, ema_ns=ema_ns, r=r,
                  w_s=w_s, w_ns=w_ns, mu_s=state["mu_s"], mu_ns=state["mu_ns"], _delta=sig,
-                 _objective=torch.where(self.flag("grad_weighting", "weighted"), weighted, L_s + L_ns))
+                 **{OBJECTIVE: torch.where(self.flag("grad_weighting", "weighted"), weighted, L_s + L_ns)})
         return t, dict(state, ema_s=ema_s, ema_ns=ema_ns)
 
     def before_step(self, groups, state):
-        groups[0].opt.momentum = state["mu_s"].float()
-        groups[1].opt.momentum = state["mu_ns"].float()
+        group(groups, "s").opt.momentum = state["mu_s"].float()  # each branch's heavy-ball momentum, per model
+        group(groups, "ns").opt.momentum = state["mu_ns"].float()
 
     def after_step(self, state, terms, active):
         """μ_ns += γδ, μ_s −= γδ within [0, μ_max], after the step (the logged μ is the one used)."""

@@ -4,9 +4,13 @@ A method declares its knobs (`params`, on top of its task's common ones), builds
 `nn.Module`s (the trainer builds M of them, each under its own seed, and stacks their parameters — see
 `ildl.stack`), and then works on stacked tensors only:
 
-  loss(P, batch, state)  → terms {name: (M,)}, with "loss" the quantity each model minimises, and new state
+  loss(P, batch, state)  → terms {name: (M,)} and new state. "loss" is the reported loss; the optimiser minimises
+                           terms[OBJECTIVE] when a method gives it (AMEMA's unweighted variant, RDA's
+                           self-normalised loss), else "loss". Names starting with "_" are the method's own
+                           (passed to after_step, never logged).
   groups(P)              → parameter groups: names, optimiser, clipping (per-model hyper-parameters)
   predict(P, x)          → outputs for a stack of feature rows (M, n, …)
+A full-batch method (the classic learners) has its own solver instead: iterate(P, batch) → terms.
 
 `batch` carries x (M, B, d) or sparse rows, the targets (M, B, …), the mask (M, B) of real rows (folds of
 different sizes are padded) and per-model noise. Per-model hyper-parameters are columns (M,) from `col`;
@@ -25,6 +29,8 @@ from ..config import COMMON, Param
 from ..optim import AdamW, Clip, Group
 from ..selection import PRIOR_FLOOR
 from ..stack import Params, Sparse, masked_mean
+
+OBJECTIVE = "_objective"  # the term the optimiser minimises, when it is not "loss"
 
 
 @dataclass

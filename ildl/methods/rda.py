@@ -27,7 +27,7 @@ from ..config import Param
 from ..nets import LatentEncoder, gaussian_kl, kaiming_normal_, latent_f, similarity_loss
 from ..optim import Clip
 from ..stack import linear
-from .base import Method, adamw_groups
+from .base import OBJECTIVE, Method, adamw_groups
 from .ofr import ofr_terms
 
 # Training choices of the reference code, shared by RDA and DILDL (all switchable, see docs/methods.md).
@@ -101,7 +101,7 @@ class LatentLDL(Method):
     def finish(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The reference's loss normalisation: the minimised objective is L / sg(L) per model."""
         total = t["loss"]
-        t["_objective"] = torch.where(self.flag("self_normalise"), total / total.detach().abs().clamp_min(1e-12),
+        t[OBJECTIVE] = torch.where(self.flag("self_normalise"), total / total.detach().abs().clamp_min(1e-12),
                                       total)
         return t
 
