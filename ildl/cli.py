@@ -45,11 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     def common(a: argparse.ArgumentParser) -> None:
         a.add_argument("--dataset", required=True, help="ldl: bundled name, 'synthetic', or a .mat/.npz/.csv path; "
                        "dir: FG-Net | synthetic-dir | a path with an 'age'/'target' array; lt: digits-lt | synthetic-lt")
-        a.add_argument("--protocol", default="ildl", choices=["ildl", "kfold"], help="ldl only")
+        for tname in ("ldl", "dir", "lt"):  # each task's options, from their one declaration (ildl/tasks)
+            for p in get_task(tname).options:
+                kind = {"int": int, "float": float}.get(p.kind, str)
+                a.add_argument(f"--{p.name}", type=kind, choices=list(p.choices) or None,
+                               help=f"{tname}: {p.help} (default {p.default})")
         a.add_argument("--thresholds", help="ldl, ILDL filter a,b,c,d (built in for the papers' benchmarks)")
-        a.add_argument("--scaling", default="minmax", choices=["minmax", "standard", "none"], help="ldl only")
-        a.add_argument("--groups", type=int, default=10, help="dir: number of groups |G|")
-        a.add_argument("--imbalance", type=float, default=100.0, help="lt: training imbalance ratio")
         a.add_argument("--test-prior", action="append", dest="test_priors", metavar="PRIOR",
                        help="lt, repeatable: uniform | forwardR | backwardR | C comma-separated numbers")
         a.add_argument("--folds", type=int, help="number of folds (lt: seeds); default per task (ldl 10, dir 5, lt 3)")
@@ -165,16 +166,13 @@ def _config(a: argparse.Namespace) -> dict[str, Any]:
                                fold_ids=_folds(a.only_folds), batched=not a.sequential)
     if a.folds is not None:
         cfg["folds"] = a.folds
-    if task == "ldl":
-        cfg.update(protocol=a.protocol, scaling=a.scaling)
-        if a.thresholds:
-            cfg["thresholds"] = list(D.parse_thresholds(a.thresholds))
-    if task == "dir":
-        cfg["groups"] = a.groups
-    if task == "lt":
-        cfg["imbalance"] = a.imbalance
-        if a.test_priors:
-            cfg["test_priors"] = a.test_priors
+    for p in get_task(task).options:  # given ones only: the task's declaration holds the defaults
+        if getattr(a, p.name, None) is not None:
+            cfg[p.name] = getattr(a, p.name)
+    if task == "ldl" and a.thresholds:
+        cfg["thresholds"] = list(D.parse_thresholds(a.thresholds))
+    if task == "lt" and a.test_priors:
+        cfg["test_priors"] = a.test_priors
     sets = parse_sets(a.sets)
     if study:
         st = studies.get(study)
