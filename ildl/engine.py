@@ -86,7 +86,7 @@ class Trainer:
         self.groups = self.method.groups(self.P)
         self.state = self.method.init_state()
         # first-layer weights fed by sparse rows: their gradient has the rows a batch touches, the optimiser moves
-        # the other rows lazily (exactly; `SGD.sync_rows`) — where the optimiser can (heavy-ball without decay)
+        # the other rows lazily (exactly; `SGD.fetch` and `SGD.sync`) — where the optimiser can (heavy-ball without decay)
         self.lazy: dict[str, tuple[Any, int]] = {}
         # (CPU only: the local table's size is read on the host each step, a sync a GPU should not wait on)
         big = [n for n in self.method.sparse_rows if self.P[n].numel() >= LAZY_MIN and device.type == "cpu"]

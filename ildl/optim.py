@@ -135,6 +135,7 @@ class AdamW:
     state: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
     def __post_init__(self):
+        self._host: tuple | None = None  # η and λ per model as numbers, for the fused kernel (read once)
         self.t = torch.zeros_like(self.lr)
         self.state = [dict(m=torch.zeros_like(p), v=torch.zeros_like(p),
                            **({"vmax": torch.zeros_like(p)} if self.amsgrad else {})) for p in self.params]
@@ -176,7 +177,7 @@ class AdamW:
         # the fused kernel takes η, λ as numbers and a list of tensors: read from the device once, not per step
         # (they are constant), and which models step from the host copy the engine passes (`host_active`)
         act = self.host_active if self.host_active is not None else active.tolist()
-        if getattr(self, "_host", None) is None:
+        if self._host is None:
             self._host = (self.lr.tolist(), [w.tolist() for w in self.weight_decay])
         lrs, wds = self._host
         calls: dict[tuple[float, float], tuple[list, ...]] = {}
@@ -215,8 +216,10 @@ class SGD:
         self.bufs = [torch.zeros_like(p) for p in self.params]
         self.lazy = [None] * len(self.params)  # per parameter: the step each flat row was last brought up to
         self.touched = [None] * len(self.params)  # rows that ever had a gradient (the others have v = 0: never move)
-        self._stash: dict[int, tuple] = {}
+        self._stash: dict[int, tuple] = {}  # rows fetched for the forward pass, with their synced values
         self.window: list[tuple[torch.Tensor, torch.Tensor]] = []  # (μ_t, active_t) of the steps since a full sync
+        self._cache: tuple | None = None  # the window factors for the current window length
+        self._decay: bool | None = None  # any weight decay (constant; read from the device once)
 
     # -- lazy rows ----------------------------------------------------------------------------------------------
     # A row whose gradient is zero for a while still moves: v ← μ_t v, p ← p − η v each step. Over the steps
@@ -239,9 +242,8 @@ class SGD:
         Computed once per window length (every lazy parameter of this optimiser shares the window)."""
         M = self.lr.shape[0]
         w = len(self.window)
-        cached = getattr(self, "_cache", None)
-        if cached is not None and cached[0] == w:
-            return cached[1], cached[2]
+        if self._cache is not None and self._cache[0] == w:
+            return self._cache[1], self._cache[2]
         dev = self.lr.device
         D = torch.ones(M, w + 1, dtype=torch.float64, device=dev)
         A = torch.zeros(M, w + 1, dtype=torch.float64, device=dev)
@@ -275,12 +277,11 @@ class SGD:
         return pr
 
     @torch.no_grad()
-    def sync_rows(self, k: int, rows: torch.Tensor | None = None) -> None:
-        """Bring parameter k's rows (all when None: those with a momentum, the others cannot move) up to the
-        current step, in place."""
+    def _sync_rows(self, k: int) -> None:
+        """Bring parameter k's rows with a momentum (the others cannot move) up to the current step, in place."""
         if self.lazy[k] is None or not self.window:
             return
-        rows = self.touched[k].nonzero().squeeze(1) if rows is None else rows
+        rows = self.touched[k].nonzero().squeeze(1)
         if not len(rows):
             return
         pr, vr = self._synced(k, rows)
@@ -294,7 +295,7 @@ class SGD:
         """Every row of every lazy parameter up to the current step; the window starts again."""
         for k, last in enumerate(self.lazy):
             if last is not None:
-                self.sync_rows(k)
+                self._sync_rows(k)
                 last.zero_()
         self.window = []
         self._cache = None
@@ -323,7 +324,7 @@ class SGD:
                                 active.double()))
         dense = [k for k in range(len(grads)) if k not in lazy]
         keep = _Keep([*(self.params[k] for k in dense), *(self.bufs[k] for k in dense)], active, self.host_active)
-        if getattr(self, "_decay", None) is None:  # constant: read from the device once
+        if self._decay is None:
             self._decay = bool((self.weight_decay != 0).any())
         decay = self._decay
         for k in dense:

@@ -29,8 +29,7 @@ with ui.friendly_errors("Comparing runs"):
     ds = ui.current_dataset()
     if ds is None:
         st.stop()
-    paper_table.panel(PAGE, ds)
-    tables = {r["id"] for r in paper_table.table_runs(ds)}  # shown in the panel above, not as single runs
+    tables = paper_table.panel(PAGE, ds)  # the table runs are shown there, not as single runs
     runs = [r for r in ui.finished_runs_for(ds) if not r.get("study") and r["id"] not in tables]
     if not runs:
         st.info(f"No finished runs on {ds.name} yet: train a few methods on the **Train** page (same folds), "

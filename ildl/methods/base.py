@@ -85,7 +85,7 @@ class Method:
     # over the whole training fold in a fixed order (`iterate`), on dense float64 rows; the task's minibatch
     # knobs it never reads are left out of its schema.
     # First-layer weights fed by the raw features: on sparse rows their gradient has only the rows a batch touches
-    # and (with heavy-ball SGD, no weight decay) the other rows move lazily, exactly (`ildl.optim.SGD.sync_rows`).
+    # and (with heavy-ball SGD, no weight decay) the other rows move lazily, exactly (`ildl.optim.SGD.fetch`, `SGD.sync`).
     sparse_rows: ClassVar[tuple[str, ...]] = ()
     full_batch: ClassVar[bool] = False
     unused: ClassVar[tuple[str, ...]] = ()

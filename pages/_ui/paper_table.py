@@ -21,7 +21,8 @@ def table_runs(ds) -> list[dict]:
     return out
 
 
-def panel(page: str, ds) -> None:
+def panel(page: str, ds) -> set[str]:
+    """Draw the panel; returns the ids of this dataset's table runs (the Compare page lists the others)."""
     from ildl import report
     from ildl.methods import GROUPS, expand
 
@@ -48,7 +49,7 @@ def panel(page: str, ds) -> None:
                 job = reg.submit(cfg, dataset=ds if ui.state()["dataset"] == ui.UPLOAD else None, owner=ui.owner())
                 ss[key] = st.query_params[key] = job.id
                 st.rerun()
-        older = [r["id"] for r in table_runs(ds)]
+        older = [r["id"] for r in table_runs(ds)]  # one scan of the run store per page run
         if older:
             pick = st.selectbox("or open a finished table", [None, *older], index=0, key=f"{page}_table_open",
                                 format_func=lambda r: "—" if r is None else r)
@@ -57,6 +58,7 @@ def panel(page: str, ds) -> None:
                 st.rerun()
         if rid:
             _live(rid, ds.name, running, report)
+    return set(older)
 
 
 def _live(rid: str, dataset: str, running: bool, report) -> None:
