@@ -7,20 +7,18 @@ opens in the app's Compare page; `--no-save` skips that.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import data as D
-from . import events as E
 from . import runner, studies
 from .config import parse_sets
-from .jobs import save_result
 from .methods import GROUPS, REGISTRY, expand, parse
 from .metrics import CONSTANT_PREDICTORS, SIX
 from .runs import RunStore, dumps, rows_to_csv
+from .session import RunSession
 from .tasks import TASKS
 from .tasks import get as get_task
 from .verdict import verdicts
@@ -222,59 +220,30 @@ class Progress:
 
 
 def _execute(a: argparse.Namespace, cfg: dict[str, Any], data: Any) -> tuple[list[dict], str | None, float]:
-    """Plan, check outputs, train with progress, save the run; (rows, run id, seconds)."""
+    """Plan, check outputs, train with progress through the app's run lifecycle; (rows, run id, seconds)."""
     cfg = runner.resolve(cfg)
     task, jobs = runner.plan(cfg, data)  # folds and every parameter checked here, before training
     if not jobs:
         raise ValueError("nothing to run: no (method, fold) left after --only-folds")
     _writable(a.out, "--out")
     _writable(a.events, "--events")
-    writer, run_id = None, None
-    created = time.time()
-    life = dict(owner=CLI_OWNER, pid=os.getpid(), created=created)  # the pid: a live CLI run is never 'interrupted'
-    if not a.no_save:
-        run_id, writer = RunStore().create(cfg, **life)
-        writer.status("running", started=time.time(), **life)
+    total = sum(j.cfg["epochs"] for j in jobs if not j.spec.constant)
+    prog = Progress(total, a.quiet)
     ev_fh = open(a.events, "w", encoding="utf-8") if a.events else None
-    prog = Progress(sum(j.cfg["epochs"] for j in jobs if not j.spec.constant), a.quiet)
-    rows: list[dict] = []
-
-    def emit(ev: dict[str, Any]) -> None:
-        if ev_fh is not None:
-            ev_fh.write(dumps(ev) + "\n")
-        if writer is not None:
-            writer.event(ev)
-        prog.event(ev)
-
-    def on_result(res) -> None:
-        if writer is not None and not res.stopped:
-            rows.extend(res.rows)
-            writer.results(rows)
-            save_result(writer, res)
-
-    t0, t0_wall = time.perf_counter(), time.time()
-    status, error = "failed", None
+    sinks = [prog.event, *([lambda ev: ev_fh.write(dumps(ev) + "\n")] if ev_fh is not None else [])]
+    t0 = time.perf_counter()
     try:
-        results = runner.execute(cfg, task, jobs, emit=emit, on_result=on_result)
-        rows = [row for r in results for row in r.rows]
-        status = "done"
-    except KeyboardInterrupt:
-        status = "stopped"
-        raise
-    except Exception as e:
-        error = f"{type(e).__name__}: {e}"
-        raise
+        s = RunSession(None if a.no_save else RunStore(), cfg, owner=CLI_OWNER, total_epochs=total, sinks=sinks)
+        s.execute(task, jobs)
     finally:
         prog.close()
         if ev_fh is not None:
-            ev_fh.write(dumps(E.end(status, error)) + "\n")
             ev_fh.close()
-        if writer is not None:
-            writer.event(E.end(status, error))
-            writer.results(rows)
-            writer.status(status, error=error, finished=time.time(), started=t0_wall, **life)
-            writer.close()
-    return rows, run_id, time.perf_counter() - t0
+    if s.exception is not None:
+        raise s.exception
+    if s.status != "done":  # the run trained but could not be saved (the session says why)
+        raise OSError(s.error or s.status)
+    return s.rows, s.id, time.perf_counter() - t0
 
 
 def _cmd_run(a: argparse.Namespace) -> int:

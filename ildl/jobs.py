@@ -11,21 +11,16 @@ not stop or delete it, unless the server opens control (ILDL_OPEN_CONTROL=1, e.g
 from __future__ import annotations
 
 import atexit
-import errno
 import os
 import threading
 import time
-import traceback
 import weakref
 from typing import Any
 
-import numpy as np
-
 from . import budget, runner
 from . import data as D
-from . import events as E
-from .engine import Result
-from .runs import RunStore, RunWriter
+from .runs import RunStore
+from .session import RunSession
 
 
 class EventLog:
@@ -53,20 +48,6 @@ class EventLog:
         """(step events, all other events), copies safe to read while the worker appends."""
         with self._lock:
             return list(self._steps), list(self._other)
-
-
-def save_result(writer: RunWriter, res: Result) -> None:
-    """A finished model's test predictions (what the Decoupling and Compare pages read)."""
-    if res.pred is None or res.stopped:
-        return
-    tag = res.job.tag
-    idx = res.job.fold.ctx.get("test_idx")
-    if idx is None:
-        return
-    extra = {}
-    if "groups" in res.extra:
-        extra = dict(g_pred=np.asarray(res.extra["groups"][0]), g_true=np.asarray(res.extra["groups"][1]))
-    writer.predictions(tag.get("config") or tag["method"], tag["fold"], idx, res.pred, **extra)
 
 
 _ALL_JOBS: "weakref.WeakSet[Job]" = weakref.WeakSet()  # every job of this process, for a clean exit
@@ -116,29 +97,33 @@ def plan_and_check(config: dict[str, Any], dataset: Any = None) -> tuple[dict, A
 
 
 class Job:
+    """A run in a worker thread: checked and created at once (a `RunSession` on disk, 'queued'), trained when a
+    slot is free. Pages poll `log`, `status`, `rows`, `progress`."""
+
     def __init__(self, config: dict[str, Any], dataset: D.Dataset | None = None, store: RunStore | None = None,
                  owner: str | None = None, slots: threading.Semaphore | None = None):
         self.config, self.data, self.task, self.plan, self.estimate = plan_and_check(config, dataset)
-        self.dataset = dataset  # an uploaded dataset; else loaded from config in the worker
         self.owner = owner
         self._slots = slots
         self.store = store or RunStore()
         self.log = EventLog()
         self.stop_event = threading.Event()
-        self.status = "queued"
-        self.error: str | None = None
-        self.rows: list[dict[str, Any]] = []
-        self.created = time.time()
-        self.started: float | None = None
-        self.finished: float | None = None
-        self.epochs_done = 0
-        self.total_epochs = sum(j.cfg["epochs"] for j in self.plan if not j.spec.constant) or 1
-        self.id, self._writer = self.store.create(self.config, owner=owner, estimate=self.estimate.text(),
-                                                  total_epochs=self.total_epochs)
-        if dataset is not None:  # an upload: keep its arrays with the run so the run can be reproduced
-            np.savez_compressed(self._writer.path / "dataset.npz", features=dataset.X, labels=dataset.Y)
+        total = sum(j.cfg["epochs"] for j in self.plan if not j.spec.constant) or 1
+        self.session = RunSession(self.store, self.config, owner=owner, total_epochs=total,
+                                  estimate=self.estimate.text(), sinks=[self.log.append], dataset=dataset)
+        self.id: str = self.session.id  # type: ignore[assignment]
         self.thread = threading.Thread(target=self._run, name=f"ildl-job-{self.id}", daemon=True)
         _ALL_JOBS.add(self)
+
+    # -- what pages read -----------------------------------------------------------------
+    status = property(lambda self: self.session.status)
+    error = property(lambda self: self.session.error)
+    rows = property(lambda self: self.session.rows)
+    created = property(lambda self: self.session.created)
+    started = property(lambda self: self.session.started)
+    finished = property(lambda self: self.session.finished)
+    epochs_done = property(lambda self: self.session.epochs_done)
+    total_epochs = property(lambda self: self.session.total_epochs)
 
     # -- control ---------------------------------------------------------------------
     def start(self) -> "Job":
@@ -168,20 +153,6 @@ class Job:
         return el / self.epochs_done * (self.total_epochs - self.epochs_done)
 
     # -- worker ----------------------------------------------------------------------
-    def _emit(self, ev: dict[str, Any]) -> None:
-        ev["t"] = round(time.time() - (self.started or time.time()), 4)
-        if ev["type"] == "epoch":
-            self.epochs_done += 1
-        self.log.append(ev)
-        self._writer.event(ev)
-
-    def _on_result(self, res: Result) -> None:
-        if res.stopped:
-            return
-        self.rows.extend(res.rows)
-        self._writer.results(self.rows)
-        save_result(self._writer, res)
-
     def _wait_for_slot(self) -> bool:
         """Block until this job may train (False: stopped while queued)."""
         if self._slots is None:
@@ -192,63 +163,19 @@ class Job:
         return True
 
     def _run(self) -> None:
-        c = self.config
-        w: RunWriter = self._writer
-        final, error, slot = "failed", None, False
+        slot = False
         try:
             slot = self._wait_for_slot()
             if not slot:
-                final = "stopped"
+                self.session.stopped_before_start()
                 return
-            self.started = time.time()
-            self.status = "running"
-            w.status("running", created=self.created, started=self.started, owner=self.owner, pid=os.getpid(),
-                     total_epochs=self.total_epochs, estimate=self.estimate.text())
-            runner.execute(c, self.task, self.plan, emit=self._emit, stop=self.stop_event, on_result=self._on_result)
-            final = "stopped" if self.stop_event.is_set() else "done"
-        except MemoryError:
-            error = "MemoryError: the run needed more memory than this machine has"
-        except OSError as e:  # most often a full disk while writing events or predictions
-            error = _disk_error(e)
-        except Exception as e:  # the app must stay usable: record the failure, never raise into the UI
-            error = f"{type(e).__name__}: {e}"
-            _quietly(lambda: (w.path / "traceback.txt").write_text(traceback.format_exc(), encoding="utf-8"))
+            self.session.execute(self.task, self.plan, stop=self.stop_event)
         finally:
-            # every exit path ends here: the final status is set in memory and the slot freed even when the disk
-            # is full (each write below may fail on its own; none of them may keep the next job waiting)
-            self.finished = time.time()
             self.plan = []  # the folds' arrays: a finished job keeps only its rows and events
             self.data = None
-            end = E.end(final, error)
-            self.log.append(end)
-            failed = [e for e in (_quietly(lambda: w.results(self.rows)), _quietly(lambda: w.event(end)),
-                                  _quietly(lambda: w.status(final, error=error, created=self.created,
-                                                            started=self.started, finished=self.finished,
-                                                            epochs_done=self.epochs_done,
-                                                            total_epochs=self.total_epochs, owner=self.owner)),
-                                  _quietly(w.close)) if e is not None]
-            if failed and error is None:
-                final, error = "failed", _disk_error(failed[0]) + " (while saving the finished run)"
-            # whoever waits on `status` finds the files complete; only then may the next job take the slot
-            self.error, self.status = error, final
+            # the session has written its files and set its status: only now may the next job take the slot
             if slot and self._slots is not None:
                 self._slots.release()
-
-
-def _quietly(fn) -> OSError | None:
-    """Run a write; return its OSError instead of raising (a full disk must not kill the job's cleanup)."""
-    try:
-        fn()
-    except OSError as e:
-        return e
-    return None
-
-
-def _disk_error(e: OSError) -> str:
-    if e.errno == errno.ENOSPC:
-        return ("OSError: no space left on the device that holds the runs folder — this run could not be saved; "
-                "free some space (or delete old runs) and start it again")
-    return f"OSError: {e.strerror or e}"
 
 
 class JobRegistry:

@@ -71,6 +71,13 @@ def rows_to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) ->
     return buf.getvalue()
 
 
+def write_status(run_dir: Path, status: str, **info: Any) -> None:
+    """status.json replaced atomically (a reader sees the old file or the new one, never half of one)."""
+    tmp = run_dir / "status.json.tmp"
+    tmp.write_text(dumps({"status": status, "updated": time.time(), **info}), encoding="utf-8")
+    tmp.replace(run_dir / "status.json")
+
+
 class RunWriter:
     """Appends events as they come (called from the worker thread only). Step events of a model are written in
     full up to `max_steps`; past that every 2nd, then every 4th … so a long run stays a bounded file."""
@@ -112,10 +119,7 @@ class RunWriter:
         (self.path / "results.csv").write_text(rows_to_csv(rows), encoding="utf-8")
 
     def status(self, status: str, **info: Any) -> None:
-        info = {"status": status, "updated": time.time(), **info}
-        tmp = self.path / "status.json.tmp"
-        tmp.write_text(dumps(info), encoding="utf-8")
-        tmp.replace(self.path / "status.json")
+        write_status(self.path, status, **info)
 
     def close(self) -> None:
         with self._lock:
@@ -361,9 +365,7 @@ class RunStore:
             info.update(epochs_done=done, total_epochs=total or done, error=f"interrupted after {done} epochs "
                         "(the process that ran it ended)", finished=time.time())
             try:
-                tmp = self.path(run_id) / "status.json.tmp"
-                tmp.write_text(dumps({"status": "interrupted", "updated": time.time(), **info}), encoding="utf-8")
-                tmp.replace(self.path(run_id) / "status.json")
+                write_status(self.path(run_id), "interrupted", **info)
                 changed.append(run_id)
             except OSError:
                 continue

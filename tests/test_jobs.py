@@ -76,3 +76,34 @@ def test_registry_keeps_bounded_finished_jobs_and_reads_old_runs_from_disk(tmp_p
     assert len(reg.jobs()) <= 3  # the newest job plus at most 2 finished
     old = reg.view(ids[0])
     assert old is not None and old["live"] is False and old["status"] == "done" and len(old["rows"]) == 1
+
+
+def test_the_cli_and_the_app_write_a_run_through_the_same_lifecycle(tmp_path, monkeypatch):
+    """Same status fields (owner, pid, created, started, finished, progress), same event stream ending in 'end',
+    the same results; only the owner differs."""
+    import os
+
+    from ildl import cli
+
+    monkeypatch.setenv("ILDL_RUNS_DIR", str(tmp_path / "cli"))
+    cfg = dict(dataset="synthetic", methods=["uniform", "ldl-kl"], fold_ids=[0], settings={"ldl-kl": {"epochs": 3}})
+    assert cli.main(["run", "--dataset", "synthetic", "--method", "uniform,ldl-kl", "--only-folds", "0",
+                     "--epochs", "3", "--out", str(tmp_path / "r.csv"), "--quiet"]) == 0
+    cstore = RunStore(tmp_path / "cli")
+    (cid,) = cstore.ids()
+    job = JobRegistry(RunStore(tmp_path / "app")).submit(cfg, owner="browser")
+    assert job.join(60) and job.status == "done"
+    astore = RunStore(tmp_path / "app")
+    cst, ast = cstore.status(cid), astore.status(job.id)
+    assert set(cst) == set(ast) - {"estimate"}
+    for st in (cst, ast):
+        assert st["status"] == "done" and st["pid"] == os.getpid() and st["error"] is None
+        assert st["created"] <= st["started"] <= st["finished"] and st["epochs_done"] == st["total_epochs"] == 3
+    assert (cst["owner"], ast["owner"]) == ("cli", "browser")
+    cev, aev = cstore.events(cid), astore.events(job.id)
+    assert [e["type"] for e in cev] == [e["type"] for e in aev] and {**cev[-1], "t": 0} == {**aev[-1], "t": 0}
+    crow, arow = cstore.rows(cid), astore.rows(job.id)
+    assert [(r["method"], r["fold"]) for r in crow] == [(r["method"], r["fold"]) for r in arow]
+    assert [r["kl"] for r in crow] == pytest.approx([r["kl"] for r in arow])
+    assert sorted(p.name for p in (cstore.root / cid / "pred").iterdir()) == \
+        sorted(p.name for p in (astore.root / job.id / "pred").iterdir())

@@ -47,7 +47,7 @@ def test_a_full_disk_fails_the_run_and_frees_the_slot(tmp_path, monkeypatch):
     a = reg.submit(dict(SMALL, settings={"ldl-kl": {"epochs": 3000}}), owner="A")
     b = reg.submit(dict(SMALL, settings={"ldl-kl": {"epochs": 5}}), owner="B")
     assert _wait(lambda: a.epochs_done > 2) and b.status == "queued"
-    a._writer.full = True  # the disk fills under A (and A's cleanup writes fail too)
+    a.session._writer.full = True  # the disk fills under A (and A's cleanup writes fail too)
     assert a.join(30) and a.status == "failed" and "no space left" in a.error.lower()
     assert b.join(30) and b.status == "done"  # A's slot was freed
 
