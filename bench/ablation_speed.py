@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ildl import runner, studies  # noqa: E402
+from ildl import runner, studies
 
 CASES = [("amema", "synthetic"), ("amema", "Movie"), ("dildl", "Movie"), ("rda", "Movie")]
 

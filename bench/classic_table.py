@@ -10,18 +10,14 @@ every other method of the lab). The target of issue #22 is the whole six-learner
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ildl import engine, report  # noqa: E402
-from ildl.data import load  # noqa: E402
-from ildl.methods import expand  # noqa: E402
-from ildl.tasks import get  # noqa: E402
+from ildl import engine, report
+from ildl.data import load
+from ildl.methods import expand
+from ildl.tasks import get
 
 
 def main(argv=None) -> int:

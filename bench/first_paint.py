@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stress import ARGS, CHROMIUM, start_server  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The GPU path in one prepared script (issue 21): the app's job runner on the device, stacked vs model by model
 against the CPU, GPU vs CPU time, peak device memory, and the stack size at which the device saturates.
 
-    python bench/gpu.py                          # on a CUDA machine: under 8 minutes on one GPU
+    pip install -e . && python bench/gpu.py      # on a CUDA machine: under 8 minutes on one GPU
     python bench/gpu.py --device cpu --quick     # the same checks, small, on the CPU (run by the test suite)
 
 Printed, one block per check:
@@ -19,23 +19,18 @@ The last line is `gpu check ok` when every check held (a job finished, agreement
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from ablation_speed import run as run_study
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from ablation_speed import run as run_study  # noqa: E402
-
-from ildl import runner  # noqa: E402
-from ildl.engine import Trainer  # noqa: E402
-from ildl.jobs import JobRegistry  # noqa: E402
-from ildl.methods import Batch, parse  # noqa: E402
-from ildl.runs import RunStore  # noqa: E402
+from ildl import runner
+from ildl.engine import Trainer
+from ildl.jobs import JobRegistry
+from ildl.methods import Batch, parse
+from ildl.runs import RunStore
 
 TOLERANCE = 1e-3
 

@@ -29,14 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ildl import metrics  # noqa: E402
-from ildl.data import load  # noqa: E402
-from ildl.engine import Trainer  # noqa: E402
-from ildl.methods import REGISTRY, Batch  # noqa: E402
-from ildl.stack import Rows, pad  # noqa: E402
-from ildl.tasks import get  # noqa: E402
+from ildl import metrics
+from ildl.data import load
+from ildl.engine import Trainer
+from ildl.methods import REGISTRY, Batch
+from ildl.stack import Rows, pad
+from ildl.tasks import get
 
 PYLDL = ("sa-bfgs", "ldlsf", "ldl-lclr", "adam-ldl-scl")
 AUTHORS = ("edl-lrl", "ldl-ldm")

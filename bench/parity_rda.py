@@ -16,14 +16,10 @@ precise target. The last line is `max gap N.NNNN`: the largest of the eight gaps
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ildl import engine  # noqa: E402
 from ildl.data import load  # noqa: E402

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ildl.data import make_synthetic  # noqa: E402
-from ildl.runner import run_experiment  # noqa: E402
+from ildl.data import make_synthetic
+from ildl.runner import run_experiment
 
 METHODS = {"ldl-kl": "plain KL", "dec-kl": "decoupled", "ofr-db": "OFR-DB", "ldl-kl+la": "+la"}
 GRID = dict(signal=(1.0, 0.6, 0.3), skew=(1.0, 10.0, 50.0), dominance=(0.5, 0.7, 0.85))

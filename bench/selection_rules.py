@@ -12,18 +12,14 @@ best of the three on a (setting, fold, method), and the mean rank.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from ildl import selection as S  # noqa: E402
-from ildl.data import make_synthetic  # noqa: E402
-from ildl.runner import run_experiment  # noqa: E402
+from ildl import selection as S
+from ildl.data import make_synthetic
+from ildl.runner import run_experiment
 
 SETTINGS = [dict(seed=0), dict(seed=1, skew=50.0), dict(seed=2, dominance=0.7), dict(seed=3, n_labels=8, skew=20.0)]
 METHODS = ["ldl-kl", "ofr-db", "rda", "dildl", "amema"]

@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import torch
 
+from .engine import stack_key
+
 STEP_SECONDS = 0.003  # Python and kernel-launch overhead of one optimiser step of a stack (measured: 2–5 ms)
 CPU_FLOPS = 10e9  # what training achieves on a CPU core pair (measured 5–60 GFLOP/s dense-equivalent)
 GPU_FLOPS = 1e12
@@ -70,8 +72,6 @@ class Estimate:
 
 def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Estimate:
     """The cost of a plan (`ildl.engine.Job`s): models are grouped as the engine stacks them."""
-    from .engine import stack_key
-
     stacks: dict[tuple, list] = {}
     for j in jobs:
         if not j.spec.constant:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import data as D
-from . import runner, studies
+from . import report, runner, studies
 from .config import parse_sets
 from .methods import GROUPS, REGISTRY, expand, parse
 from .metrics import CONSTANT_PREDICTORS, SIX
@@ -282,8 +282,6 @@ def _print_summary(rows: list[dict], task, dataset: str | None = None) -> None:
     out = mean.round(4).astype(str) + " ±" + std.round(4).astype(str)
     print(out.to_string())
     if task.name == "ldl":
-        from . import report
-
         t = report.table([r for r in rows if r.get("select") == rows[0].get("select")], dataset=dataset)
         if not t.empty and t["group"].nunique() > 2:  # the papers' layout: constants, classic, baselines, ILDL
             print("\nGrouped as the papers' Table 1 (published ILDL figures in brackets):")
@@ -338,8 +336,6 @@ def _cmd_methods(a: argparse.Namespace) -> int:
 
 def _cmd_table(a: argparse.Namespace) -> int:
     import pandas as pd
-
-    from . import report
 
     path = Path(a.csv)
     if not path.is_file():

@@ -3,12 +3,13 @@ numbers the Compare page draws (per-label errors, the six metrics relative to th
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any, Sequence
 
 import numpy as np
 
 from .methods import REGISTRY, parse
-from .metrics import LOWER_IS_BETTER, SIX
+from .metrics import LOWER_IS_BETTER, SIX, by_dominant_degree
 from .viz import PALETTE
 
 HEADLINE = ("epochs", "lr", "batch_size", "hidden")  # shown in a run's line even when they are defaults
@@ -139,8 +140,6 @@ def dk_profile(preds: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], Y: n
     ((method, fold) → (test indices, predictions), `RunStore.predictions`) against the dataset's Y (n, C)."""
     import pandas as pd
 
-    from .metrics import by_dominant_degree
-
     rows = []
     for m in dict.fromkeys(k[0] for k in preds):
         parts = [(idx, p) for (mm, _), (idx, p) in preds.items() if mm == m and p.ndim == 2 and p.shape[1] == Y.shape[1]]
@@ -155,8 +154,6 @@ def dk_profile(preds: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]], Y: n
 def run_titles(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
     """'amema · weig=False · 12-01 21:34 · folds 0–2' per run of `RunStore.list()` rows (with their config): the
     label by difference among the runs listed, the date it was made and its folds."""
-    import time as _time
-
     ok = {r["id"]: r["config"] for r in runs if not r.get("damaged") and isinstance(r.get("config"), dict)}
     lab = labels(ok) if ok else {}
     out = {}
@@ -166,7 +163,7 @@ def run_titles(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
             out[r["id"]] = f"damaged · {r.get('damaged') or ''}"
             continue
         created = r.get("created")
-        when = _time.strftime("%m-%d %H:%M", _time.localtime(created)) if isinstance(created, (int, float)) else ""
+        when = time.strftime("%m-%d %H:%M", time.localtime(created)) if isinstance(created, (int, float)) else ""
         ids = cfg.get("fold_ids") or list(range(int(cfg.get("folds") or 0)))
         span = (f"{ids[0]}–{ids[-1]}" if ids == list(range(ids[0], ids[-1] + 1)) and len(ids) > 2
                 else ",".join(map(str, ids))) if ids else "-"

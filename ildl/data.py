@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import Param
+from .config import Param, resolve
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "datasets"
 MAX_BYTES = 200 * 2**20  # refuse bigger files: LDL benchmarks are a few MB
@@ -353,8 +353,6 @@ def load(name_or_path: str | os.PathLike, *, label_columns=None, normalize: bool
     """A bundled dataset by name (`Movie`), `synthetic` (the generator), or any .mat/.npz/.csv path."""
     key = str(name_or_path)
     if key in ("synthetic", "synthetic-ldl"):
-        from .config import resolve
-
         try:
             kw = resolve(SYNTHETIC_PARAMS, synthetic_kw)
         except ValueError as e:

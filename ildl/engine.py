@@ -24,7 +24,7 @@ import torch
 
 from . import events as E
 from . import selection as S
-from .methods import MethodSpec, parse
+from .methods import Batch, MethodSpec, parse
 from .methods.base import OBJECTIVE
 from .optim import RowGrad
 from .stack import Params, Rows, Sparse, bcast, copy_models, pad
@@ -305,8 +305,6 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
 
 
 def _batch(tr: Rows, rows, Y, ar, mask, counts, noise_gens, device):
-    from .methods import Batch
-
     M, B = rows.shape
 
     def noise(h: int) -> torch.Tensor:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import DataError, Dataset
-from .regression import shot_regions, target_bins
+from .config import resolve
+from .data import DataError, Dataset, load
+from .regression import SYNTHETIC_DIR_PARAMS, make_synthetic_dir, shot_regions, target_bins
 
 COLUMNS = ("method", "fold", "mae", "gm", "mae_many", "mae_medium", "mae_few", "gm_many", "gm_medium", "gm_few",
            "group_acc", "seconds")
@@ -40,10 +41,6 @@ def dir_metrics(y: np.ndarray, pred: np.ndarray, train_y: np.ndarray) -> dict[st
 
 def load_dir(name: str, **kw) -> Dataset:
     """FG-Net (bundled, `age`), `synthetic-dir` (the skewed generator) or any file with an `age`/`target` array."""
-    from .config import resolve
-    from .data import load
-    from .regression import SYNTHETIC_DIR_PARAMS, make_synthetic_dir
-
     if name == "synthetic-dir":
         return make_synthetic_dir(**resolve(SYNTHETIC_DIR_PARAMS, kw))
     ds = load(name)

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .data import DataError
+from .methods import REGISTRY
 from .methods.longtail import adjust
 
 # ImageNet-LT's shot split (many > 100, few < 20 training images) with a 1280-image head class, scaled to
@@ -130,8 +131,6 @@ def shifted_test_set(data: LTData, p_t: np.ndarray, seed: int = 0) -> np.ndarray
 
 def prediction_rule(method: str) -> str:
     """The prediction rule (`ildl.methods.longtail.adjust` kind) of a registry method name: 'lade' → 'lade'."""
-    from .methods import REGISTRY
-
     return REGISTRY[method].preset["kind"]
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.model_selection import KFold
 
-from .data import DataError, Dataset, check_thresholds
+from .data import ILDL_THRESHOLDS, DataError, Dataset, check_thresholds
 
 N_VAL = 20
 HEAD_RATIO = 10.0
@@ -112,8 +112,6 @@ def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int
 
 
 def _known() -> list[str]:
-    from .data import ILDL_THRESHOLDS
-
     return list(ILDL_THRESHOLDS)
 
 

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .methods import parse
 from .metrics import CONSTANT_PREDICTORS, LOWER_IS_BETTER, SIX
 
 ALPHA = 0.05
@@ -54,8 +55,6 @@ GROUP_TITLES = {"constant": "constant predictors", "classic": "classic LDL learn
 def group_of(name: str) -> str:
     """The table group of a row name ('ldl-lclr', 'amema+la', 'uniform'); names that are not methods (a study's
     configurations) are baselines."""
-    from .methods import parse
-
     if name in CONSTANT_PREDICTORS:
         return "constant"
     try:

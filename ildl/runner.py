@@ -13,6 +13,7 @@ from . import selection as S
 from .config import resolve as resolve_params
 from .device import resolve as resolve_device  # noqa: F401 (also used by benches)
 from .methods import expand, parse
+from .regression import SYNTHETIC_DIR_PARAMS
 from .tasks import Task, get
 
 RUN_DEFAULTS: dict[str, Any] = dict(
@@ -111,8 +112,6 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
     if out["dataset"] == "synthetic":
         out["dataset_kw"] = resolve_params(D.SYNTHETIC_PARAMS, out["dataset_kw"] or {})
     elif out["dataset"] == "synthetic-dir":
-        from .regression import SYNTHETIC_DIR_PARAMS
-
         out["dataset_kw"] = resolve_params(SYNTHETIC_DIR_PARAMS, out["dataset_kw"] or {})
     return out
 
