@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from . import data as D
 from . import report, runner, studies
 from .config import parse_sets
-from .methods import GROUPS, REGISTRY, expand, parse
+from .methods import REGISTRY, parse
 from .metrics import CONSTANT_PREDICTORS, SIX
 from .runs import RunStore, dumps, rows_to_csv
 from .session import RunSession
@@ -43,11 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     def common(a: argparse.ArgumentParser) -> None:
         a.add_argument("--dataset", required=True, help="ldl: bundled name, 'synthetic', or a .mat/.npz/.csv path; "
                        "dir: FG-Net | synthetic-dir | a path with an 'age'/'target' array; lt: digits-lt | synthetic-lt")
-        for tname in ("ldl", "dir", "lt"):  # each task's options, from their one declaration (ildl/tasks)
-            for p in get_task(tname).options:
+        for t in TASKS.values():  # each task's options, from their one declaration (ildl/tasks)
+            for p in t.options:
                 kind = {"int": int, "float": float}.get(p.kind, str)
                 a.add_argument(f"--{p.name}", type=kind, choices=list(p.choices) or None,
-                               help=f"{tname}: {p.help} (default {p.default})")
+                               help=f"{t.name}: {p.help} (default {p.default})")
         a.add_argument("--thresholds", help="ldl, ILDL filter a,b,c,d (built in for the papers' benchmarks)")
         a.add_argument("--test-prior", action="append", dest="test_priors", metavar="PRIOR",
                        help="lt, repeatable: uniform | forwardR | backwardR | C comma-separated numbers")
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train and evaluate methods over the folds of a protocol")
     common(r)
-    r.add_argument("--task", default="ldl", choices=list(TASKS),
+    r.add_argument("--task", default=runner.RUN_DEFAULTS["task"], choices=list(TASKS),
                    help="ldl: label distributions (default); dir: imbalanced regression (Group-DIR); "
                         "lt: long-tailed classification under label shift")
     r.add_argument("--method", required=True, help="comma-separated, e.g. uniform,train_mean,ldl-kl,amema+pc; ldl "
@@ -167,10 +167,14 @@ def _config(a: argparse.Namespace) -> dict[str, Any]:
     for p in get_task(task).options:  # given ones only: the task's declaration holds the defaults
         if getattr(a, p.name, None) is not None:
             cfg[p.name] = getattr(a, p.name)
-    if task == "ldl" and a.thresholds:
-        cfg["thresholds"] = list(D.parse_thresholds(a.thresholds))
-    if task == "lt" and a.test_priors:
-        cfg["test_priors"] = a.test_priors
+    given = {("--thresholds", "thresholds"): a.thresholds or None, ("--test-prior", "test_priors"): a.test_priors}
+    for (flag, name), value in given.items():
+        if value is None:
+            continue
+        if name not in get_task(task).run_fields:
+            users = [t.name for t in TASKS.values() if name in t.run_fields]
+            raise ValueError(f"{flag} applies to {' / '.join(users)} runs, not {task}")
+        cfg[name] = list(D.parse_thresholds(value)) if name == "thresholds" else value
     sets = parse_sets(a.sets)
     if study:
         st = studies.get(study)
@@ -178,12 +182,9 @@ def _config(a: argparse.Namespace) -> dict[str, Any]:
         if a.epochs is not None:
             shared["epochs"] = a.epochs
         cfg.update(study=study, settings={"*": shared} if shared else {})
-        if task == "lt":
-            cfg["test_priors"] = st.run["test_priors"]
+        cfg.update(st.run)  # what the study fixes (lt: its test priors)
     else:
-        methods = [m.strip() for m in a.method.split(",") if m.strip()]
-        if task == "ldl":
-            methods = expand(methods)
+        methods = get_task(task).expand([m.strip() for m in a.method.split(",") if m.strip()])
         if not methods:
             raise ValueError("--method names no method")
         cfg.update(methods=methods, settings=_settings(methods, task, sets, a.epochs),
@@ -249,14 +250,15 @@ def _execute(a: argparse.Namespace, cfg: dict[str, Any], data: Any) -> tuple[lis
 def _cmd_run(a: argparse.Namespace) -> int:
     cfg = _config(a)
     task = get_task(cfg["task"])
-    data = None
-    if task.name == "ldl":
-        data = D.load(a.dataset, label_columns=a.label_columns.split(",") if a.label_columns else None,
-                      normalize=a.normalize)
-        for w in data.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-    else:
-        data = task.load(a.dataset)
+    kw = {k: v for k, v in dict(label_columns=a.label_columns.split(",") if a.label_columns else None,
+                                normalize=a.normalize or None).items() if v is not None}
+    wrong = [k for k in kw if k not in task.load_options]
+    if wrong:
+        raise ValueError(f"--{wrong[0].replace('_', '-')} applies to files of label distributions (task ldl), "
+                         f"not to task {task.name}")
+    data = task.load(a.dataset, **kw)
+    for w in getattr(data, "warnings", ()):
+        print(f"warning: {w}", file=sys.stderr)
     rows, run_id, secs = _execute(a, cfg, data)
     for r in rows:
         ov = (cfg.get("settings") or {}).get(r["method"], {})
@@ -281,11 +283,8 @@ def _print_summary(rows: list[dict], task, dataset: str | None = None) -> None:
     mean, std = g.mean(), g.std(ddof=0).fillna(0.0)
     out = mean.round(4).astype(str) + " ±" + std.round(4).astype(str)
     print(out.to_string())
-    if task.name == "ldl":
-        t = report.table([r for r in rows if r.get("select") == rows[0].get("select")], dataset=dataset)
-        if not t.empty and t["group"].nunique() > 2:  # the papers' layout: constants, classic, baselines, ILDL
-            print("\nGrouped as the papers' Table 1 (published ILDL figures in brackets):")
-            print(report.markdown(t))
+    for block in task.summary(rows, dataset):
+        print(block)
     for line in verdicts(rows, task.name):
         print(line)
 
@@ -297,7 +296,7 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
     cfg = _config(a)
     rows, run_id, secs = _execute(a, cfg, data)
     cols = ["study", "config", "method", "fold", *task.row_keys, "select", *task.metrics, "seconds"]
-    keep = [r for r in rows if a.with_constants or r["config"] not in studies.CONSTANTS]
+    keep = [r for r in rows if a.with_constants or r["config"] not in task.constant_methods]
     Path(a.out).write_text(rows_to_csv(keep, cols), encoding="utf-8")
     print(studies.markdown_table(studies.table(rows, a.study, a.dataset)))
     print(f"{len(rows)} rows in {secs:.1f} s ({'stacked' if not a.sequential else 'model by model'})"
@@ -311,13 +310,8 @@ def _cmd_datasets(a: argparse.Namespace) -> int:
     for t in ([a.task] if a.task else list(TASKS)):
         task = get_task(t)
         print(f"# {t}: {task.title}")
-        if t == "ldl":
-            print(f"{'name':<12} {'n':>6} {'d':>6} {'labels':>6}  {'ILDL a,b,c,d':<16} source")
-            for r in D.catalogue():
-                th = ",".join(f"{v:g}" for v in r["ildl_thresholds"]) if r["ildl_thresholds"] else "-"
-                print(f"{r['name']:<12} {r['n']:>6} {r['d']:>6} {r['labels']:>6}  {th:<16} {r['source']}")
-        else:
-            print("  " + ", ".join(task.datasets))
+        for line in task.catalogue():
+            print(line)
     return 0
 
 
@@ -329,8 +323,9 @@ def _cmd_methods(a: argparse.Namespace) -> int:
         print(f"{name:<18} [{e.task}{family}] {e.title}")
         print(f"    {e.paper}")
         print("    " + ", ".join(f"{p.name}={p.default}" for p in e.schema()))
-    if a.task in (None, "ldl"):
-        print("\ngroups for --method (ldl): " + "; ".join(f"{g} = {t}" for g, t in GROUPS.items()))
+    for t in TASKS.values():
+        if t.method_groups and a.task in (None, t.name):
+            print(f"\ngroups for --method ({t.name}): " + "; ".join(f"{g} = {w}" for g, w in t.method_groups.items()))
     return 0
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from .methods import REGISTRY, parse
 from .metrics import LOWER_IS_BETTER, SIX, by_dominant_degree
+from .tasks import DEFAULT, TASKS
 from .viz import PALETTE
 
 HEADLINE = ("epochs", "lr", "batch_size", "hidden")  # shown in a run's line even when they are defaults
@@ -36,11 +37,13 @@ def changed_settings(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def describe(cfg: dict[str, Any], run_id: str | None = None) -> str:
     """'amema+pc on Movie (ildl) · folds 0, 1 · rule val_kl_balanced · epochs=600, weig=False'."""
+    task = TASKS.get(cfg.get("task") or DEFAULT)
     parts = [f"**{trained_method(cfg)}** on {cfg.get('dataset')}"
-             + (f" ({cfg['protocol']})" if cfg.get("protocol") and cfg.get("task", "ldl") == "ldl" else "")]
+             + (f" ({cfg['protocol']})" if cfg.get("protocol") and task is not None and len(task.protocols) > 1
+                else "")]
     if cfg.get("fold_ids") is not None:
         parts.append("folds " + ", ".join(map(str, cfg["fold_ids"])))
-    if cfg.get("task", "ldl") == "ldl" and cfg.get("select"):
+    if task is not None and task.several_rules and cfg.get("select"):
         parts.append("rule " + "/".join(cfg["select"]))
     ch = changed_settings(cfg)
     parts.append(", ".join(f"{k}={v}" for k, v in ch.items()) if ch else "default settings")

@@ -398,6 +398,12 @@ def execute(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit
     return results
 
 
+def model_seed(run_seed: int, fold_id: int) -> int:
+    """The seed of a model trained on fold `fold_id` of a run seeded `run_seed` (initialisation, batch order,
+    noise): the same for a method run, a study configuration and a reference row, so they are comparable."""
+    return run_seed * 1000 + fold_id
+
+
 def make_jobs(task: Task, folds: Sequence[Fold], dims: dict[str, int], methods: Sequence[str],
               settings: dict[str, dict[str, Any]] | None, seed: int, tag: dict[str, Any] | None = None) -> list[Job]:
     """Jobs for methods × folds. `settings` maps a method name (or its base name) to parameter overrides,
@@ -408,6 +414,6 @@ def make_jobs(task: Task, folds: Sequence[Fold], dims: dict[str, int], methods: 
         spec = parse(name, task.name)
         cfg = spec.config(settings.get(spec.name, settings.get(spec.base)))
         for f in folds:
-            jobs.append(Job(spec, cfg, f, seed * 1000 + f.id, {**(tag or {}), "method": spec.name, "fold": f.id},
+            jobs.append(Job(spec, cfg, f, model_seed(seed, f.id), {**(tag or {}), "method": spec.name, "fold": f.id},
                             dims))
     return jobs

@@ -95,8 +95,18 @@ def load_lt(name: str, imbalance: float, seed: int) -> LTData:
     raise DataError(f"unknown long-tailed dataset '{name}' (digits-lt, synthetic-lt)")
 
 
-def test_prior(spec: str | Sequence[float], C: int) -> np.ndarray:
-    """'uniform', 'forwardR' (long-tailed like training, ratio R), 'backwardR' (reversed), or C numbers."""
+def test_prior(spec: str | Sequence[float], C: int | None) -> np.ndarray | None:
+    """'uniform', 'forwardR' (long-tailed like training, ratio R), 'backwardR' (reversed), or C numbers.
+    With C None only the spelling is checked (the run's data, hence C, is not loaded yet): returns None."""
+    if C is None:
+        if isinstance(spec, str) and (spec == "uniform" or spec.startswith(("forward", "backward"))):
+            test_prior(spec, 2)
+            return None
+        n = len(spec.split(",")) if isinstance(spec, str) else len(np.atleast_1d(np.asarray(spec)))
+        if n < 2:
+            raise DataError(f"test prior '{spec}': uniform, forwardR, backwardR or one number per class")
+        test_prior(spec, n)
+        return None
     if not isinstance(spec, str):
         p = np.asarray(spec, np.float64)
     elif spec == "uniform":

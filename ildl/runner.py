@@ -12,12 +12,11 @@ from . import engine, studies
 from . import selection as S
 from .config import resolve as resolve_params
 from .device import resolve as resolve_device  # noqa: F401 (also used by benches)
-from .methods import expand, parse
-from .regression import SYNTHETIC_DIR_PARAMS
-from .tasks import Task, get
+from .methods import parse
+from .tasks import DEFAULT, TASKS, Task, get
 
 RUN_DEFAULTS: dict[str, Any] = dict(
-    task="ldl", dataset=None, dataset_kw={}, methods=None, settings={}, folds=None, fold_ids=None, seed=0,
+    task=DEFAULT, dataset=None, dataset_kw={}, methods=None, settings={}, folds=None, fold_ids=None, seed=0,
     device="auto", select=None, diagnostic=False, thresholds=None, test_priors=["uniform"], pc_target=None,
     study=None, chunk_folds=None, batched=True, step_events=True, pace=0.0, val_seed=None, references=None)
 MAX_PACE = 10.0  # seconds per epoch: a classroom slows a run down, it does not park a server slot for days
@@ -38,11 +37,12 @@ def _references(refs, study, task) -> list[str]:
     own defaults beside the study's configurations, as the constant predictors are."""
     if not refs:
         return []
-    if task.name != "ldl":
-        raise ValueError(f"references (extra method rows) apply to label-distribution studies, not {task.name}")
+    if not task.constant_methods:
+        raise ValueError(f"references (extra method rows beside the constant predictors) apply to studies of tasks "
+                         f"with constant predictors, not {task.name}")
     if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
         raise ValueError(f"references must be a list of method names, got {refs!r}")
-    specs = [parse(m, "ldl") for m in expand([str(r) for r in refs])]
+    specs = [parse(m, task.name) for m in task.expand([str(r) for r in refs])]
     return [s.name for s in specs if not s.constant and s.name not in study.configs]
 
 
@@ -53,7 +53,7 @@ def task_options(task: Task, cfg: dict[str, Any]) -> dict[str, Any]:
 def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults, type-check everything and resolve every method's parameters (the saved config is the
     whole truth about a run). Raises ValueError / DataError with a message a person can act on."""
-    task_names = {p.name for t in ("ldl", "dir", "lt") for p in get(t).options}
+    task_names = {p.name for t in TASKS.values() for p in t.options}
     unknown = set(cfg) - set(RUN_DEFAULTS) - task_names - {"configs"}
     if unknown:
         raise ValueError(f"unknown run option(s) {sorted(unknown)}")
@@ -82,7 +82,7 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
         if out["select"] is not None and task.select_rules == ("last",):
             raise ValueError(f"task {task.name} has no validation data: its selection rule is 'last'")
         rules = [r for r in rules if r] or [task.select_rules[0]]
-    out["select"] = (rules if task.name == "ldl" else [task.select_rules[0]])[:1 if study is not None else None]
+    out["select"] = (rules if task.several_rules else [task.select_rules[0]])[:1 if study is not None else None]
     out["diagnostic"] = bool(out["diagnostic"])
     try:
         out["pace"] = float(out["pace"] or 0.0)
@@ -105,14 +105,12 @@ def resolve(cfg: dict[str, Any]) -> dict[str, Any]:
         out["references"] = []
         if not out["methods"]:
             raise ValueError("no method chosen")
-        names = expand(out["methods"]) if task.name == "ldl" else list(out["methods"])
+        names = task.expand(list(out["methods"]))
         specs = [parse(m, task.name) for m in names]
         out["methods"] = [s.name for s in specs]
         out["settings"] = {s.name: s.config(given.get(s.name, given.get(s.base))) for s in specs if not s.constant}
-    if out["dataset"] == "synthetic":
-        out["dataset_kw"] = resolve_params(D.SYNTHETIC_PARAMS, out["dataset_kw"] or {})
-    elif out["dataset"] == "synthetic-dir":
-        out["dataset_kw"] = resolve_params(SYNTHETIC_DIR_PARAMS, out["dataset_kw"] or {})
+    if out["dataset"] in task.dataset_params:  # a generator: its knobs are part of the run's truth
+        out["dataset_kw"] = resolve_params(task.dataset_params[out["dataset"]], out["dataset_kw"] or {})
     return out
 
 

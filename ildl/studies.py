@@ -16,10 +16,8 @@ import pandas as pd
 from . import engine, report
 from . import metrics as Mx
 from .methods import parse
-from .tasks import Task
+from .tasks import TASKS, Task
 from .tasks import get as get_task
-
-CONSTANTS = Mx.CONSTANT_PREDICTORS
 
 
 @dataclass(frozen=True)
@@ -107,15 +105,15 @@ def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.J
             folds_by_opts[key] = [f for f in fs if cfg["fold_ids"] is None or f.id in cfg["fold_ids"]]
         return folds_by_opts[key], task.dims(data, opts)
 
-    if task.name == "ldl":
+    if task.constant_methods:
         folds, dims = folds_for(base_opts)
-        for c in (*CONSTANTS, *(cfg.get("references") or ())):  # reference rows: constants, then e.g. the classic
+        for c in (*task.constant_methods, *(cfg.get("references") or ())):  # reference rows: constants, then e.g. the classic
             jobs += engine.make_jobs(task, folds, dims, [c], {}, cfg["seed"], tag=dict(study=st.name, config=c))
     for c, g in grid.items():
         folds, dims = folds_for({**base_opts, **g["options"]})
         spec = parse(g["method"], task.name)
         for f in folds:
-            jobs.append(engine.Job(spec, g["settings"], f, cfg["seed"] * 1000 + f.id,
+            jobs.append(engine.Job(spec, g["settings"], f, engine.model_seed(cfg["seed"], f.id),
                                    dict(study=st.name, config=c, method=spec.name, fold=f.id), dims))
     return jobs
 
@@ -193,12 +191,13 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
     st = get(name)
     metrics = tuple(metrics or st.metrics)
     lower = get_task(st.task).lower_is_better
+    constants = get_task(st.task).constant_methods
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame([dict(r, config=label(r)) for r in rows])
     priors = list(st.run.get("test_priors", []))
-    refs = [c for c in dict.fromkeys(df["config"]) if c not in st.configs and c not in CONSTANTS and _is_method(c)]
-    rank = {c: i for i, c in enumerate((*st.configs, *CONSTANTS, *refs))}
+    refs = [c for c in dict.fromkeys(df["config"]) if c not in st.configs and c not in constants and _is_method(c)]
+    rank = {c: i for i, c in enumerate((*st.configs, *constants, *refs))}
 
     def key(c: str) -> tuple[int, int]:  # grouped by test prior (lt), then in the study's own order
         base, _, prior = c.rpartition("@") if priors and "@" in c else (c, "", "")
@@ -209,13 +208,13 @@ def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
     for c in order:
         g = df[df["config"] == c].set_index("fold")
         r: dict[str, Any] = {"config": c + (" (oracle)" if c == "test_mean" else ""), "folds": len(g),
-                             "kind": "constant" if c in CONSTANTS else "reference" if c in refs else "trained"}
+                             "kind": "constant" if c in constants else "reference" if c in refs else "trained"}
         ref = _reference(st, c)
         full = df[df["config"] == ref].set_index("fold")
         for m in metrics:
             mark = ""
             common = g.index.intersection(full.index)
-            if c != ref and c not in CONSTANTS and len(common) >= 3:
+            if c != ref and c not in constants and len(common) >= 3:
                 a, b = full.loc[common, m].to_numpy(float), g.loc[common, m].to_numpy(float)
                 ok = ~(np.isnan(a) | np.isnan(b))
                 if ok.sum() >= 3 and np.std(a[ok] - b[ok]) > 0:
@@ -279,7 +278,7 @@ def markdown_table(t: pd.DataFrame, metrics: Sequence[str] | None = None, publis
     if t.empty:
         return "_no finished folds yet_"
     metrics = metrics or [c[:-5] for c in t.columns if c.endswith("_mean")]
-    lower = {**Mx.LOWER_IS_BETTER, **{m: v for t in ("dir", "lt") for m, v in get_task(t).lower_is_better.items()}}
+    lower = {m: v for t in TASKS.values() for m, v in t.lower_is_better.items()}
     arrows = {m: "↓" if lower[m] else "↑" for m in metrics}
     head = "| config | folds | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
     lines = [head, "|" + "---|" * (len(metrics) + 2)]

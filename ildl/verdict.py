@@ -11,19 +11,19 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .tasks import DEFAULT
 from .tasks import get as get_task
 
-REFERENCE = {"ldl": "uniform", "dir": "mse", "lt": "ce"}
 NOT_METHODS = ("train_mean", "test_mean")
 
 
-def compare(rows: Sequence[dict[str, Any]], task: str = "ldl") -> list[dict[str, Any]]:
+def compare(rows: Sequence[dict[str, Any]], task: str = DEFAULT) -> list[dict[str, Any]]:
     """Per trained (method, rule[, test prior]): the metrics on which it beats the reference and those where it
     does not, from the mean over the folds both have. Empty when the reference is not among the rows."""
     if not rows:
         return []
     t = get_task(task)
-    ref = REFERENCE[task]
+    ref = t.reference
     df = pd.DataFrame(list(rows))
     if "method" not in df or ref not in set(df["method"]):
         return []
@@ -49,10 +49,10 @@ def compare(rows: Sequence[dict[str, Any]], task: str = "ldl") -> list[dict[str,
     return out
 
 
-def verdicts(rows: Sequence[dict[str, Any]], task: str = "ldl") -> list[str]:
+def verdicts(rows: Sequence[dict[str, Any]], task: str = DEFAULT) -> list[str]:
     """Plain sentences, one per trained method (and rule / test prior), from `compare`."""
     lines = []
-    several_rules = len(get_task(task).select_rules) > 1
+    several_rules = get_task(task).several_rules
     for c in compare(rows, task):
         who = f"**{c['method']}**" + (f" ({c['select']})" if several_rules and c["select"] not in ("-", None) else "") \
             + (f" under the {c['test_prior']} test prior" if c.get("test_prior") else "")

@@ -33,3 +33,32 @@ def test_ambiguous_unprefixed_set_is_refused(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "ambiguous" in err and "rda.gamma" in err and "dildl.gamma" in err
+
+
+def test_a_custom_test_prior_is_checked_against_the_data_not_against_ten_classes():
+    from ildl.data import DataError
+    from ildl.tasks import get
+
+    get("lt").check_run({"test_priors": ["1,2,3"]})  # the spelling is right; the size waits for the data
+    with pytest.raises(DataError, match="forward50"):
+        get("lt").check_run({"test_priors": ["forwardx"]})
+    with pytest.raises(DataError, match="10 non-negative"):  # the data (10 classes) decides, before training
+        from ildl import runner
+
+        cfg = runner.resolve(dict(task="lt", dataset="synthetic-lt", methods=["ce"], test_priors=["1,2,3"], folds=1))
+        runner.plan(cfg, runner.load_data(cfg))
+
+
+def test_cli_options_of_another_task_are_refused_not_ignored(tmp_path, capsys):
+    from ildl import cli
+
+    out = str(tmp_path / "r.csv")
+    assert cli.main(["run", "--task", "dir", "--dataset", "synthetic-dir", "--method", "mse", "--thresholds",
+                     "0.1,0.2,0.3,0.4", "--out", out]) == 2
+    assert "--thresholds applies to ldl runs, not dir" in capsys.readouterr().err
+    assert cli.main(["run", "--task", "lt", "--dataset", "synthetic-lt", "--method", "ce", "--label-columns", "a,b",
+                     "--out", out]) == 2
+    assert "--label-columns applies to files of label distributions" in capsys.readouterr().err
+    assert cli.main(["run", "--dataset", "synthetic", "--method", "ldl-kl", "--test-prior", "uniform",
+                     "--out", out]) == 2
+    assert "--test-prior applies to lt runs, not ldl" in capsys.readouterr().err

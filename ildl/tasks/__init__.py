@@ -12,6 +12,7 @@ from .ldl import LDLTask, compensate
 from .lt import LTTask
 
 TASKS: dict[str, Task] = {t.name: t for t in (LDLTask(), DIRTask(), LTTask())}
+DEFAULT = LDLTask.name  # the task of a config that names none (every saved run before tasks existed)
 
 
 def get(name: str) -> Task:
@@ -25,4 +26,4 @@ def methods(name: str) -> list[str]:
     return available(get(name).name)
 
 
-__all__ = ["Fold", "Task", "TASKS", "get", "methods", "compensate"]
+__all__ = ["DEFAULT", "Fold", "Task", "TASKS", "get", "methods", "compensate"]

@@ -48,12 +48,27 @@ class Task:
     pad: ClassVar[dict[str, float]] = {}  # padding value per target field (a valid target, so losses stay finite)
     blurb: ClassVar[str] = ""  # one paragraph for the pages: the papers and how the task is evaluated
     default_method: ClassVar[str] = ""
+    reference: ClassVar[str]  # the row a verdict measures every method against (`ildl.verdict`)
+    constant_methods: ClassVar[tuple[str, ...]] = ()  # predictors with nothing to train, beside every study
+    run_fields: ClassVar[tuple[str, ...]] = ()  # run-level fields only this task reads (checked in `check_run`)
+    load_options: ClassVar[tuple[str, ...]] = ()  # keyword arguments `load` takes for a file (ldl: label_columns)
+    dataset_params: ClassVar[dict[str, tuple[Param, ...]]] = {}  # a generator's knobs, by dataset name
+    method_groups: ClassVar[dict[str, str]] = {}  # words that stand for several methods (ldl: classic, ildl, …)
 
     def run_extras(self, options: dict[str, Any]) -> dict[str, Any]:
         """Run-level settings a task derives from its options (lt: the test priors it reports)."""
         return {}
 
     # -- configuration ---------------------------------------------------------------
+    def expand(self, names: list[str]) -> list[str]:
+        """Method names with the task's group words replaced by their members."""
+        return list(names)
+
+    @property
+    def several_rules(self) -> bool:
+        """Whether runs may report more than one model-selection rule (a task with validation data)."""
+        return len(self.select_rules) > 1
+
     def resolve_options(self, given: dict[str, Any]) -> dict[str, Any]:
         return resolve(self.options, {k: v for k, v in given.items() if k in {p.name for p in self.options}})
 
@@ -93,6 +108,15 @@ class Task:
     def constants(self, fold: Fold) -> list[dict[str, Any]]:
         """Rows of the constant predictors on this fold (tasks that have them)."""
         return []
+
+    # -- reporting ---------------------------------------------------------------------
+    def summary(self, rows: list[dict[str, Any]], dataset: str | None = None) -> list[str]:
+        """Extra text blocks a finished run prints after its table (ldl: the papers' grouped Table 1)."""
+        return []
+
+    def catalogue(self) -> list[str]:
+        """Lines describing the datasets this task offers (`python -m ildl datasets`)."""
+        return ["  " + ", ".join(self.datasets)]
 
     def watch(self, fold: Fold, k: int = 4) -> tuple[np.ndarray, list] | None:
         """(feature rows, their true targets) of a few test samples whose predictions the replay animates."""

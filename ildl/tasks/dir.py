@@ -10,7 +10,7 @@ from ..config import Param
 from ..data import DataError
 from ..groupdir import dir_metrics, load_dir, targets_of
 from ..protocol import Scaler
-from ..regression import group_edges, group_of, lds_weights
+from ..regression import SYNTHETIC_DIR_PARAMS, group_edges, group_of, lds_weights
 from .base import Fold, Task
 
 METRICS = ("mae", "gm", "mae_many", "mae_medium", "mae_few", "gm_many", "gm_medium", "gm_few", "group_acc")
@@ -27,6 +27,8 @@ class DIRTask(Task):
     protocols = ("kfold",)
     datasets = ("synthetic-dir", "FG-Net")
     default_method = "group-soft"
+    reference = "mse"  # plain regression on the same encoder
+    dataset_params = {"synthetic-dir": SYNTHETIC_DIR_PARAMS}
     blurb = ("Group-DIR — Pu et al., AAAI 2025: encoder + group classifier + one expert per group; "
              "L = L_grc + λ1·L_mse + λ2·L_cls. Evaluated per shot on natural K-fold test folds.")
     options = (Param("groups", "int", 10, "|G|: equal-width groups over the training target range", 2, MAX_GROUPS, 1),)

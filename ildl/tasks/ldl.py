@@ -7,8 +7,10 @@ import numpy as np
 
 from .. import data as D
 from .. import metrics as M
+from .. import report
 from .. import selection as S
 from ..config import Param
+from ..methods import GROUPS, expand
 from ..prior import choose_lambda, compensate, la_target, shrink
 from ..protocol import Scaler, make_protocol
 from .base import Fold, Task
@@ -33,6 +35,12 @@ class LDLTask(Task):
     select_rules = tuple(S.RULES)
     datasets = ("synthetic", *D.bundled_names())
     default_method = "ldl-kl"
+    reference = "uniform"  # a method that does not beat 1/C has learnt nothing about the test distribution
+    constant_methods = M.CONSTANT_PREDICTORS
+    run_fields = ("thresholds", "pc_target")
+    load_options = ("label_columns", "normalize")
+    dataset_params = {"synthetic": D.SYNTHETIC_PARAMS}
+    method_groups = GROUPS
     blurb = ("Label distributions under the ILDL protocol: imbalanced training folds, untouched test folds; the "
              "uniform, training-mean and (oracle) test-mean predictors frame every result.")
     options = (
@@ -41,6 +49,9 @@ class LDLTask(Task):
         Param("scaling", "choice", "minmax", "feature scaling, fitted on each training part only",
               choices=("minmax", "standard", "none")),
     )
+
+    def expand(self, names: list[str]) -> list[str]:
+        return expand(names)
 
     def load(self, name: str, **kw: Any) -> D.Dataset:
         return D.load(name, **kw)
@@ -108,6 +119,19 @@ class LDLTask(Task):
             rows.append(dict(method=name, fold=fold.id, select="-", **M.evaluate(y_te, p, fold.ctx["head"]),
                              **_tops(p, fold), seconds=0.0, _pred=p))
         return rows
+
+    def summary(self, rows: list[dict[str, Any]], dataset: str | None = None) -> list[str]:
+        t = report.table([r for r in rows if r.get("select") == rows[0].get("select")], dataset=dataset) if rows else None
+        if t is None or t.empty or t["group"].nunique() <= 2:  # the papers' layout needs several groups
+            return []
+        return ["\nGrouped as the papers' Table 1 (published ILDL figures in brackets):", report.markdown(t)]
+
+    def catalogue(self) -> list[str]:
+        out = [f"{'name':<12} {'n':>6} {'d':>6} {'labels':>6}  {'ILDL a,b,c,d':<16} source"]
+        for r in D.catalogue():
+            th = ",".join(f"{v:g}" for v in r["ildl_thresholds"]) if r["ildl_thresholds"] else "-"
+            out.append(f"{r['name']:<12} {r['n']:>6} {r['d']:>6} {r['labels']:>6}  {th:<16} {r['source']}")
+        return out
 
     def watch(self, fold: Fold, k: int = 4):
         n = min(k, fold.n("test"))

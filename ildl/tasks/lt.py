@@ -23,6 +23,8 @@ class LTTask(Task):
     protocols = ("seeds",)
     datasets = ("digits-lt", "synthetic-lt")
     default_method = "lade"
+    reference = "ce"  # plain cross-entropy under the same test prior
+    run_fields = ("test_priors",)
     blurb = ("LADE / PC softmax — Hong et al., CVPR 2021; evaluated under uniform, forward and backward "
              "long-tailed test priors (the folds are seeds).")
     options = (Param("imbalance", "float", 100.0, "training imbalance ratio n_max / n_min", 1.0, 1000.0, log=True),)
@@ -37,7 +39,7 @@ class LTTask(Task):
         if not isinstance(priors, (list, tuple)) or not priors:
             raise ValueError("test_priors must be a non-empty list")
         for p in priors:
-            LT.test_prior(p, 10)  # the spelling; the size is checked against the data's classes when loaded
+            LT.test_prior(p, None)  # the spelling; the size is checked against the data's classes in `folds`
 
     def load(self, name: str, **kw: Any) -> str:
         if name not in self.datasets:
