@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ildl import runner, studies
+from ildl.metrics import CONSTANT_PREDICTORS
 
 CASES = [("amema", "synthetic"), ("amema", "Movie"), ("dildl", "Movie"), ("rda", "Movie")]
 
@@ -43,7 +44,7 @@ def run(study: str, dataset: str, folds: int, batched: bool, device: str,
     best = {}
 
     def emit(e):
-        if e["type"] == "fold" and e["config"] not in studies.CONSTANTS:
+        if e["type"] == "fold" and e["config"] not in CONSTANT_PREDICTORS:
             best[(e["config"], e["fold"])] = e["best_epochs"]
 
     t0 = time.perf_counter()
@@ -52,7 +53,7 @@ def run(study: str, dataset: str, folds: int, batched: bool, device: str,
     secs = time.perf_counter() - t0
     metrics = studies.get(study).metrics
     return secs, {(r["config"], r["fold"], r.get("test_prior"), m): r[m] for r in rows for m in metrics
-                  if r["config"] not in studies.CONSTANTS}, best
+                  if r["config"] not in CONSTANT_PREDICTORS}, best
 
 
 def main(argv=None) -> int:
