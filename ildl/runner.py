@@ -38,8 +38,8 @@ def _references(refs, study, task) -> list[str]:
     if not refs:
         return []
     if not task.constant_methods:
-        raise ValueError(f"references (extra method rows beside the constant predictors) apply to studies of tasks "
-                         f"with constant predictors, not {task.name}")
+        raise ValueError(f"references (extra method rows) apply to label-distribution studies (tasks with constant "
+                         f"predictors), not {task.name}")
     if isinstance(refs, str) or not isinstance(refs, (list, tuple)):
         raise ValueError(f"references must be a list of method names, got {refs!r}")
     specs = [parse(m, task.name) for m in task.expand([str(r) for r in refs])]
