@@ -16,8 +16,8 @@ from ildl.regression import (
     soft_labels,
     target_bins,
 )
-from ildl.runs import dumps
 from ildl.studies import comparison_config, group_comparison, mistakes_sentence
+from pages._ui import background as bg
 from pages._ui import common as ui
 
 PAGE = "soft"
@@ -36,25 +36,9 @@ st.latex(r"l_i = |G| - \beta\,|i - g|,\qquad q_i = \frac{e^{l_i}}{\sum_{j} e^{l_
 def comparison(run_id: str, G: int) -> None:
     """The comparison run: a progress bar while it trains (polled), then the Fig. 5 histograms and accuracy vs |G|."""
     reg = ui.registry()
-    v = ui.run_view(run_id)
-    if v is None:
-        return
-    busy = v["status"] in ("queued", "running") and v.get("live")
 
-    @st.fragment(run_every=1.0 if busy else None)
-    def show() -> None:
-        w = ui.run_view(run_id)
-        if w is None:
-            return
-        if w["status"] in ("queued", "running"):
-            st.progress(w["progress"], text=f"Training the group classifiers — {w['progress']:.0%}")
-            if not w.get("live"):
-                st.caption("This run is not running in this server any more.")
-            return
-        if busy:
-            st.rerun()  # finished: redraw the page once, without the timer
+    def show(w: dict) -> None:
         if w["status"] != "done":
-            st.warning(f"The comparison run ended {w['status']}{': ' + w['error'] if w.get('error') else ''}.")
             return
         res = group_comparison(w["rows"], reg.store.groups(run_id))
         if not res["acc"]:
@@ -77,7 +61,7 @@ def comparison(run_id: str, G: int) -> None:
                    + f" (best: {best.replace('group-', '')}). Published (AgeDB-DIR, soft labels): 67.7% (5 groups), "
                    "40.0% (10), 20.6% (25) — a different, larger dataset.")
 
-    show()
+    bg.watch(run_id, show, what="Group classifiers:")
 
 
 @st.cache_data(show_spinner=False)
@@ -157,19 +141,12 @@ with ui.friendly_errors("Soft labels"):
     st.caption("Trains the Group-DIR model with each group criterion on fold 0 of a 5-fold split, for |G| = 5, 10 "
                "and 25 (30 epochs each) — in the background, with a progress bar; the page stays usable. The full "
                "5-fold comparison: the Ablation page (study group-dir) or `python -m ildl ablate --study group-dir`.")
-    reg = ui.registry()
     cfg = comparison_config("FG-Net" if src == "FG-Net ages" else "synthetic-dir", kw if src != "FG-Net ages" else {})
-    runs = st.session_state.setdefault("soft_runs", {})
-    key = dumps(cfg)
-    if st.query_params.get("soft_run") and key not in runs:
-        runs[key] = st.query_params["soft_run"]
-    job = reg.get(runs.get(key))
-    busy = bool(job is not None and job.running)
-    if st.button("Train the three group classifiers", key=f"{PAGE}_train", disabled=ui.store_problem() or busy) \
-            and not busy:  # a click queued before the button went grey starts nothing
-        with ui.friendly_errors("Starting the comparison"):
-            runs[key] = reg.submit(cfg, owner=ui.owner()).id
-            st.rerun()  # redraw at once with the button disabled
-    if key in runs:
-        st.query_params["soft_run"] = runs[key]
-        comparison(runs[key], G)
+    slot = dict(slot=PAGE, cfg=cfg, url_key="soft_run", what="the comparison")
+    busy = bg.is_live(bg.peek(bg.session_run(**slot)))
+    start = st.button("Train the three group classifiers", key=f"{PAGE}_train", disabled=ui.store_problem() or busy)
+    run_id = bg.session_run(**slot, start=start and not busy)  # a click queued before the button went grey: nothing
+    if start and bg.is_live(bg.peek(run_id)):
+        st.rerun()  # redraw at once with the button disabled
+    if run_id:
+        comparison(run_id, G)

@@ -6,7 +6,7 @@ import streamlit as st
 from ildl import longtail as LT
 from ildl import tasks, viz
 from ildl.methods.longtail import adjust
-from ildl.runs import dumps
+from pages._ui import background as bg
 from pages._ui import common as ui
 
 PAGE = "shift"
@@ -26,43 +26,23 @@ st.latex(r"\text{PC: } \hat y=\arg\max_y f_y(x)+\log p_t(y)-\log p_s(y)\qquad"
 def trained(dataset: str, imbalance: float, seed: int) -> dict[str, np.ndarray] | None:
     """The five methods trained on this long-tailed draw, as a background job started on the first view:
     {method: logits on the balanced pool}, or None (with a progress bar) while they train."""
-    reg = ui.registry()
     cfg = dict(task="lt", dataset=dataset, methods=tasks.methods("lt"), folds=seed + 1, fold_ids=[seed],
                imbalance=imbalance, step_events=False)
-    runs = st.session_state.setdefault("shift_runs", {})
-    key = dumps(cfg)
-    if key not in runs:
-        if ui.store_problem():
-            return None
-        for old in runs.values():  # the reader moved on: a draw still training for this session is not wanted
-            job = reg.get(old)
-            if job is not None and job.running and reg.stop(old, ui.owner()):
-                job.join(2.0)
-        try:
-            runs[key] = reg.submit(cfg, owner=ui.owner()).id
-        except ValueError as e:  # the budget or this visitor's queue: said, not raised
-            st.warning(f"Could not start training this draw: {e}")
-            return None
-    run_id = runs[key]
-    v = ui.run_view(run_id)
+    # started on the first view of a draw; a draw the reader left while it trained is stopped
+    run_id = bg.session_run(PAGE, cfg, auto=True, replace=True, what="training this draw")
+    v = ui.run_view(run_id) if run_id else None
     if v is None:
-        runs.pop(key, None)
+        bg.forget(PAGE, cfg)
         return None
-    if v["status"] in ("queued", "running"):
-        @st.fragment(run_every=0.5)
-        def wait() -> None:
-            w = ui.run_view(run_id)
-            if w is None or w["status"] not in ("queued", "running"):
-                st.rerun()
-            st.progress(w["progress"], text=f"Training CE, PC, LA, balanced softmax and LADE — {w['progress']:.0%}")
-
-        wait()
+    if bg.is_live(v):
+        bg.watch(run_id, lambda w: None, every=0.5, what="Training CE, PC, LA, balanced softmax and LADE:",
+                 errors=False)
         return None
     if v["status"] != "done":
         st.warning(f"Training ended {v['status']}{': ' + v['error'] if v.get('error') else ''}.")
-        runs.pop(key, None)
+        bg.forget(PAGE, cfg)
         return None
-    preds = reg.store.predictions(run_id)
+    preds = ui.registry().store.predictions(run_id)
     return {m: p.astype(np.float64) for (m, f), (_, p) in preds.items() if f == seed}
 
 

@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,12 @@ SHARED = ROOT.parent / "shared" / "data" / "ldl"
 
 @pytest.fixture(autouse=True)
 def _runs_dir(tmp_path, monkeypatch):
-    """Every test writes runs into its own temporary folder."""
+    """Every test writes runs into its own temporary folder (and the app's job registry, cached per process, is
+    made again over that folder: one test's runs never show in another's pages)."""
     monkeypatch.setenv("ILDL_RUNS_DIR", str(tmp_path / "runs"))
+    ui = sys.modules.get("pages._ui.common")
+    if ui is not None:
+        ui.registry.clear()
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,17 @@ def is_live(v: dict[str, Any] | None) -> bool:
     return bool(v and v.get("live") and v["status"] in LIVE)
 
 
+def peek(run_id: str | None) -> dict[str, Any] | None:
+    """A run's view without any message (None when there is no such run or it cannot be read): for a button's
+    state before the run is drawn."""
+    if not run_id:
+        return None
+    try:
+        return ui.registry().view(run_id)
+    except Exception:  # noqa: BLE001 — whatever is on disk; `watch` says what is wrong
+        return None
+
+
 def submit(cfg: dict[str, Any], *, dataset: Any = None, what: str = "the run") -> str | None:
     """Queue `cfg` for this browser; its run id, or None with the reason shown (no runs folder, the budget, this
     visitor's queue, a bad value)."""
@@ -108,7 +119,7 @@ def watch(run_id: str, body: Callable[[dict[str, Any]], None], *, every: float =
 
 
 def _runs(slot: str) -> dict[str, str]:
-    return st.session_state.setdefault(f"_bg_{slot}", {})
+    return st.session_state.setdefault(f"{slot}_runs", {})  # config → run id
 
 
 def session_run(slot: str, cfg: dict[str, Any], *, start: bool = False, auto: bool = False,
@@ -140,4 +151,4 @@ def forget(slot: str, cfg: dict[str, Any]) -> None:
     _runs(slot).pop(dumps(cfg), None)
 
 
-__all__ = ["LIVE", "buttons", "forget", "is_live", "progress", "session_run", "stop", "submit", "watch"]
+__all__ = ["LIVE", "buttons", "forget", "is_live", "peek", "progress", "session_run", "stop", "submit", "watch"]
