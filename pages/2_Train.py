@@ -10,6 +10,7 @@ from ildl.jobs import plan_and_check
 from ildl.methods import REGISTRY
 from ildl.runs import dumps
 from ildl.verdict import verdicts
+from pages._ui import background as bg
 from pages._ui import common as ui
 from pages._ui import diagnosis, regime, replay
 from pages._ui.live_chart import live_chart
@@ -27,7 +28,7 @@ reg = ui.registry()
 
 TASK_NAMES = list(tasks.TASKS)
 task = s["task"]
-ui.sidebar(PAGE, show=("dataset", "protocol", "method") if task == "ldl" else ())
+ui.sidebar(PAGE, show=("dataset", "protocol", "method") if task == ui.SIDEBAR_TASK else ())
 st.title("Train")
 task = st.radio("Task", TASK_NAMES, index=TASK_NAMES.index(s["task"]) if f"{PAGE}_task" not in ss else None,
                 format_func=lambda t: tasks.get(t).title, horizontal=True, key=f"{PAGE}_task")
@@ -40,7 +41,7 @@ T = tasks.get(task)
 
 # ---------------------------------------------------------------- the next run: task, data, method
 task_cfg: dict = {}
-if task == "ldl":  # label distributions take dataset, protocol and method from the sidebar
+if task == ui.SIDEBAR_TASK:  # label distributions take dataset, protocol and method from the sidebar
     method = s["method"]
     entry = REGISTRY[method]
     st.markdown(f"**{entry.title}**  \n{entry.paper}  \nDataset, protocol and method: the sidebar.")
@@ -66,11 +67,11 @@ with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=
         values[p.name] = ui.param_widget(p, values.get(p.name, p.default),
                                          key=f"{PAGE}_{method}_{p.name}_{ss['train_nonce']}", container=cols[i % 4])
 ui.params_to_url(schema, values)
-c = st.columns([2, 1, 1, 1, 1, 1] if task == "ldl" else [2, 1, 1])
+c = st.columns([2, 1, 1, 1, 1, 1] if T.prior_corrections else [2, 1, 1])
 folds = ui.control("multiselect", f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", f"{PAGE}_folds_{task}",
                    [0], container=c[0], cast=int, options=list(range(T.default_folds)))
 pc = la = shrink_ = False
-if task == "ldl":  # the label-prior corrections of spec §3, §3b (docs/methods.md)
+if T.prior_corrections:  # the label-prior corrections of spec §3, §3b (docs/methods.md)
     la = ui.control("toggle", "+la", f"{PAGE}_la", False, container=c[1],
                     help="logit-adjusted training: the loss sees z + τ·log p_s, the prediction is aimed at a "
                          "uniform prior (τ = la_tau, 1 unless set under Hyper-parameters)")
@@ -106,7 +107,7 @@ def planned_config():
     """The config Start would submit (None when no data is chosen yet)."""
     common = dict(select=[select], diagnostic=bool(diagnostic), fold_ids=sorted(folds), seed=int(seed),
                   device=device, pace=float(pace))
-    if task == "ldl":
+    if task == ui.SIDEBAR_TASK:
         ds = ui.current_dataset()
         if ds is None:
             return None, None
@@ -132,8 +133,7 @@ def estimate(cfg: dict, dataset) -> tuple[str | None, str | None]:
 
 
 view = ui.run_view(s["run"]) if s.get("run") else None
-running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
-mine = bool(view) and reg.may_control(view["id"], ui.owner())
+running = bg.is_live(view)
 off = ui.store_problem()
 planned, upload = None, None
 with ui.friendly_errors("Setting up the run"):
@@ -144,28 +144,20 @@ if refusal:
 elif est:
     st.caption(f"Estimate for this run: {est}.")
 b = st.columns([1, 1, 1, 5])
-start = b[0].button("▶ Start", type="primary", disabled=running or not folds or off or bool(refusal) or not planned,
-                    key=f"{PAGE}_start")
-stop = b[1].button("Stop", icon=":material/stop:", disabled=not running or not mine, key=f"{PAGE}_stop",
-                   help=None if mine or not running else "only the browser that started this run may stop it")
+start = bg.buttons(PAGE, view, can_start=bool(folds) and not off and not refusal and bool(planned), columns=b)
 reset = b[2].button("↺ Reset", key=f"{PAGE}_reset", help="forget the current run and restore default parameters")
-
-if stop and view:
-    if reg.stop(view["id"], ui.owner()):
-        reg.get(view["id"]).join(2.0)
-    st.rerun()
 if reset:
     if running:
-        reg.stop(view["id"], ui.owner())
+        bg.stop(view["id"], wait=0.0)
     ss["settings"][f"{task}:{method}"] = {}
     ss["train_nonce"] += 1
     s["run"] = None
     ui.sync_url()
     st.rerun()
-if start and planned and not running:  # a second click of a double click sees the first one's run: one job
-    with ui.friendly_errors("Starting the run"):
-        job = reg.submit(planned, dataset=upload, owner=ui.owner())
-        s["run"] = ss["_adopted_run"] = job.id  # the controls already describe it
+if start and planned:  # a second click of a double click sees the first one's run: one job
+    run_id = bg.submit(planned, dataset=upload)
+    if run_id is not None:
+        s["run"] = ss["_adopted_run"] = run_id  # the controls already describe it
         ui.sync_url()
         st.rerun()
 
@@ -184,7 +176,7 @@ def banner(v: dict) -> bool:
         return False
     st.info(f"Viewing run {describe(cfg, v['id'])} — **{v['status']}**")
     if planned and (trained_method(planned) != trained_method(cfg) or planned.get("dataset") != cfg.get("dataset")
-                    or planned.get("task", "ldl") != cfg.get("task", "ldl")):
+                    or planned.get("task", tasks.DEFAULT) != cfg.get("task", tasks.DEFAULT)):
         st.caption(f"The controls above now set up another run ({trained_method(planned)} on {planned['dataset']}); "
                    "press Start to train it. The charts below stay this run's.")
     return True
@@ -198,14 +190,14 @@ def charts(v: dict) -> None:
     base = trained.split("+")[0]
     if base not in REGISTRY:  # constant predictors only: no curves
         return
-    task_ = cfg.get("task", "ldl")
+    T_ = tasks.get(cfg.get("task", tasks.DEFAULT))
     started = v.get("started")
     steps = viz.with_x(viz.steps_frame(e for e in v["steps"] if e["method"] == trained), x_axis, started)
     epochs = viz.with_x(viz.epochs_frame(e for e in v["events"] if e["method"] == trained), x_axis, started)
     diag = viz.with_x(viz.epochs_frame((e for e in v["events"] if e["method"] == trained), kind="diag"), x_axis, started)
     common = dict(x=x_axis, xtitle=viz.X_AXES[x_axis], smoothing=smoothing)
     terms = [t for t in REGISTRY[base].step_terms if t in steps]
-    if task_ == "ldl":
+    if T_.several_rules:  # validation data: its curves, beside the test's when the diagnostic is on
         if not diag.empty:  # the learner sees validation improve while test gets worse (label shift)
             epochs = epochs.merge(diag[["fold", "epoch", "test_kl"]], on=["fold", "epoch"], how="left")
         val = dict(common, df=epochs, ys=["val_kl", "val_kl_balanced", "test_kl"], log_y=True,
@@ -228,42 +220,30 @@ def charts(v: dict) -> None:
     live_chart(viz.panel([p for p in panels if p], cols=2, row_height=320, revision=v["id"]), key=f"{PAGE}_live_panel")
 
 
-@st.fragment(run_every=POLL_SECONDS if running else None)
-def live(run_id: str) -> None:
-    v = ui.run_view(run_id)
-    if v is None or not v.get("config"):
+def live(v: dict) -> None:
+    """The run on view: which run, its status line, its charts, its results and their verdicts."""
+    if not v.get("config") or not banner(v):
         return
-    if not banner(v):
-        return
-    status = v["status"]
-    eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""
-    where = next((e["device"] for e in v["events"] if e["type"] == "start"), "…")
-    queue = ""
-    job = reg.get(run_id)
-    if job is not None and status == "queued":
-        queue = f" · waiting for a free slot ({reg.max_running} run{'s' if reg.max_running > 1 else ''} at a time)"
-    st.progress(v["progress"], text=f"Run `{v['id']}` — **{status}** · {v['progress']:.0%}{eta}{queue} · device {where}")
+    bg.progress(v)
     if v.get("error"):
         st.error(f"The run failed: {v['error']}. The app is still usable; change the settings and start again.")
     charts(v)
     if v["rows"]:
-        task_ = v["config"].get("task", "ldl")
+        task_ = v["config"].get("task", tasks.DEFAULT)
         T_ = tasks.get(task_)
         st.subheader(f"Test results (mean ± std over the finished {T_.fold_word}s)")
         st.dataframe(viz.results_table(v["rows"], T_.table_metrics, by=("method", *T_.row_keys, "select")),
                      hide_index=True)
         for line in verdicts(v["rows"], task_):
             st.markdown(line)
-        if task_ == "ldl":
+        if T_.constant_methods:  # where an error decomposes against the constant predictors (ldl)
             ds_ = ui.current_dataset() if v["config"].get("dataset") == s["dataset"] else None
-            diagnosis.panel(f"{PAGE}_diag_{v['id']}", v["rows"], [v["id"]] if status == "done" else [],
+            diagnosis.panel(f"{PAGE}_diag_{v['id']}", v["rows"], [v["id"]] if v["status"] == "done" else [],
                             Y=ds_.Y if ds_ is not None else None)
-    if running and status not in ("queued", "running"):
-        st.rerun()  # one full rerun when the job ends: stops the timer, enables Start, draws the replay
 
 
 if s.get("run"):
-    live(s["run"])
+    bg.watch(s["run"], live, every=POLL_SECONDS, what=None, errors=False)
 else:
     st.info("Press **Start** to train. The job runs in a background thread; you can switch pages or refresh — "
             "the run id is in the URL.")
@@ -273,7 +253,7 @@ if view and view.get("config") and not running and not view["config"].get("study
     replay.panel(PAGE, view, x_axis)
 
 # ---------------------------------------------------------------- the decoupling regime (label distributions)
-if task == "ldl":
+if task == ui.SIDEBAR_TASK:
     with st.expander("Where decoupling helps: plain KL vs the decoupled loss, learning curves of both error parts"):
         regime.panel(PAGE)
 

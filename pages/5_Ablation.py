@@ -2,7 +2,9 @@
 import streamlit as st
 
 from ildl import report, studies, viz
+from ildl.tasks import DEFAULT
 from ildl.tasks import get as get_task
+from pages._ui import background as bg
 from pages._ui import common as ui
 from pages._ui import diagnosis
 
@@ -11,7 +13,7 @@ st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon=":mate
 s = ui.state()
 ui.adopt_study(PAGE)  # a study opened by link or from the list sets the controls below to its configuration
 _study = st.session_state.get(f"{PAGE}_study") or st.query_params.get(f"{PAGE}_study") or "amema"
-ui.sidebar(PAGE, show=("dataset", "protocol") if studies.STUDIES.get(_study, studies.STUDIES["amema"]).task == "ldl"
+ui.sidebar(PAGE, show=("dataset", "protocol") if studies.STUDIES.get(_study, studies.STUDIES["amema"]).task == ui.SIDEBAR_TASK
            else ())
 reg = ui.registry()
 st.title("Ablation studies")
@@ -25,7 +27,7 @@ st.markdown("The papers argue through ablation tables: switch one idea off at a 
 name = ui.control("select", "Study", f"{PAGE}_study", "amema", options=list(studies.STUDIES),
                   format_func=lambda n: studies.STUDIES[n].title)
 study = studies.STUDIES[name]
-if study.task == "ldl":
+if study.task == ui.SIDEBAR_TASK:
     st.caption("Dataset and protocol: the sidebar.")
     ds_name = None
     with_classic = ui.control("toggle", "with the six classic LDL learners as reference rows (their own defaults; "
@@ -46,49 +48,36 @@ chunk = ui.control("number", "folds per batch", f"{PAGE}_chunk", 2, container=c[
 seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[3], min_value=0, max_value=10**6)
 
 view = ui.run_view(s["study_run"]) if s.get("study_run") else None
-running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
-mine = bool(view) and reg.may_control(view["id"], ui.owner())
-off = ui.store_problem()
-b = st.columns([1, 1, 6])
-if b[0].button("▶ Start", type="primary", disabled=running or not folds or off, key=f"{PAGE}_start"):
-    with ui.friendly_errors("Starting the study"):
-        common = dict(study=name, fold_ids=sorted(folds), seed=int(seed), chunk_folds=int(chunk),
-                      settings={"*": {"epochs": int(epochs)}} if epochs else {})
-        job = None
-        if study.task == "ldl":
-            ds = ui.current_dataset()
-            if ds is not None:
-                job = reg.submit(dict(ui.run_config_base(ds), **common, references=["classic"] if with_classic else []),
-                                 dataset=ds if s["dataset"] == ui.UPLOAD else None, owner=ui.owner())
-        else:
-            job = reg.submit(dict(common, dataset=ds_name, folds=max(n_folds, max(folds) + 1), **study.run),
-                             owner=ui.owner())
-        if job is not None:
-            s["study_run"] = job.id
-            ui.sync_url()
-            st.rerun()
-if b[1].button("Stop", icon=":material/stop:", disabled=not running or not mine, key=f"{PAGE}_stop"):
-    if reg.stop(view["id"], ui.owner()):
-        reg.get(view["id"]).join(2.0)
-    st.rerun()
+if bg.buttons(PAGE, view, can_start=bool(folds)):
+    common = dict(study=name, fold_ids=sorted(folds), seed=int(seed), chunk_folds=int(chunk),
+                  settings={"*": {"epochs": int(epochs)}} if epochs else {})
+    run_id = None
+    if study.task == ui.SIDEBAR_TASK:
+        ds = ui.current_dataset()
+        if ds is not None:
+            run_id = bg.submit(dict(ui.run_config_base(ds), **common, references=["classic"] if with_classic else []),
+                               dataset=ds if s["dataset"] == ui.UPLOAD else None, what="the study")
+    else:
+        run_id = bg.submit(dict(common, dataset=ds_name, folds=max(n_folds, max(folds) + 1), **study.run),
+                           what="the study")
+    if run_id is not None:
+        s["study_run"] = run_id
+        ui.sync_url()
+        st.rerun()
 
 
-@st.fragment(run_every=1.0 if running else None)
-def live(run_id: str) -> None:
-    v = ui.run_view(run_id)
-    if v is None:
-        return
+def live(v: dict) -> None:
+    """The study on view: its heading, status line, the table filling in, verdicts, charts and downloads."""
     cfg = v["config"]
     if not cfg.get("study"):
         st.info("That run is not a study.")
         return
-    eta = f" · about {v['eta']:.0f} s left" if v.get("eta") else ""
     fold_ids = cfg.get("fold_ids") or list(range(int(cfg.get("folds") or 0)))
     st.info(f"Viewing study **{studies.get(cfg['study']).title}** on {cfg['dataset']}"
-            + (f" ({cfg['protocol']})" if cfg.get("protocol") and get_task(cfg.get("task", "ldl")).name == "ldl" else "")
+            + (f" ({cfg['protocol']})" if cfg.get("protocol") and len(get_task(cfg.get("task", DEFAULT)).protocols) > 1
+               else "")
             + f" · folds {', '.join(map(str, fold_ids))} · run `{v['id']}`")
-    st.progress(v["progress"], text=f"Study `{v['id']}` ({cfg['study']} on {cfg['dataset']}) — **{v['status']}** · "
-                                    f"{v['progress']:.0%}{eta}")
+    bg.progress(v, f"Study ({cfg['study']} on {cfg['dataset']})")
     if v.get("error"):
         st.error(f"The study failed: {v['error']}")
     rows = v["rows"]
@@ -106,7 +95,7 @@ def live(run_id: str) -> None:
             ui.plot(cols[i % 3], viz.metric_bars(t, [dict(r, config=studies.label(r)) for r in rows], m,
                                                      lower=get_task(stdy.task).lower_is_better[m]),
                                      key=f"{PAGE}_bar_{m}")
-        if stdy.task == "ldl":  # where each configuration's error comes from, beside the constant predictors
+        if get_task(stdy.task).constant_methods:  # where each configuration's error comes from, beside the constants
             diagnosis.panel(f"{PAGE}_diag_{v['id']}", [dict(r, method=r.get("config", r["method"])) for r in rows])
         d = st.columns(2)
         d[0].download_button("Table as LaTeX", report.latex(t, f"{stdy.title} on {cfg['dataset']}"),
@@ -115,12 +104,10 @@ def live(run_id: str) -> None:
                              mime="text/markdown", key=f"{PAGE}_md")
         st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
                            file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")
-    if running and v["status"] not in ("queued", "running"):
-        st.rerun()
 
 
 if s.get("study_run"):
-    live(s["study_run"])
+    bg.watch(s["study_run"], live, what=None, errors=False)
 else:
     st.info("Pick a study and press **Start**. On Movie the AMEMA study (40 models) takes about 6 s on 2 CPU cores.")
 

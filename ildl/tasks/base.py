@@ -53,6 +53,7 @@ class Task:
     run_fields: ClassVar[tuple[str, ...]] = ()  # run-level fields only this task reads (checked in `check_run`)
     load_options: ClassVar[tuple[str, ...]] = ()  # keyword arguments `load` takes for a file (ldl: label_columns)
     dataset_params: ClassVar[dict[str, tuple[Param, ...]]] = {}  # a generator's knobs, by dataset name
+    prior_corrections: ClassVar[tuple[str, ...]] = ()  # name suffixes that correct a method's label prior
     method_groups: ClassVar[dict[str, str]] = {}  # words that stand for several methods (ldl: classic, ildl, …)
 
     def run_extras(self, options: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class LDLTask(Task):
     load_options = ("label_columns", "normalize")
     dataset_params = {"synthetic": D.SYNTHETIC_PARAMS}
     method_groups = GROUPS
+    prior_corrections = ("la", "pc", "shrink")  # `+la`, `+pc`, `+shrink` (spec §3, §3b)
     blurb = ("Label distributions under the ILDL protocol: imbalanced training folds, untouched test folds; the "
              "uniform, training-mean and (oracle) test-mean predictors frame every result.")
     options = (

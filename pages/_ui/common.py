@@ -36,7 +36,7 @@ def methods() -> list[str]:
     """The label-distribution methods of the registry (imports the training stack)."""
     from ildl.tasks import methods as task_methods
 
-    return task_methods("ldl")
+    return task_methods(SIDEBAR_TASK)
 
 
 def method_title(m: str) -> str:
@@ -47,9 +47,10 @@ def method_title(m: str) -> str:
     return REGISTRY[m].title.split(" — ")[0] + tag
 
 
-TASKS = ("ldl", "dir", "lt")
+TASKS = ("ldl", "dir", "lt")  # ildl.tasks.TASKS, named here so that the first paint need not import the training stack
+SIDEBAR_TASK = "ldl"  # the task whose dataset, protocol and method the sidebar holds (label distributions)
 DEFAULTS = dict(dataset="synthetic", protocol="ildl", method="ldl-kl", run=None, thresholds=None, study_run=None,
-                task="ldl")
+                task=SIDEBAR_TASK)
 
 
 # --------------------------------------------------------------------------- resources
@@ -430,7 +431,7 @@ def adopt_run(page: str) -> None:
     cfg = _run_config(rid)
     if cfg is None or cfg.get("study"):
         return
-    task = cfg.get("task", "ldl")
+    task = cfg.get("task", SIDEBAR_TASK)
     name = trained_method(cfg)
     try:
         spec = parse(name, task)
@@ -443,7 +444,7 @@ def adopt_run(page: str) -> None:
         return
     pending = ss.setdefault("_pending_choice", {})
     s["task"] = ss[f"{page}_task"] = task
-    if task == "ldl":
+    if task == SIDEBAR_TASK:
         s["method"] = pending[f"{page}_sb_method"] = spec.base
         _adopt_data(page, cfg, pending)
     else:
@@ -467,7 +468,7 @@ def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
     ss[f"{page}_seed"] = int(cfg.get("seed", 0))
     ss[f"{page}_diag"] = bool(cfg.get("diagnostic"))
     ss[f"{page}_pace"] = float(cfg.get("pace") or 0.0)
-    if task == "ldl":
+    if task == SIDEBAR_TASK:
         ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
         if cfg.get("select"):
             ss[f"{page}_select"] = cfg["select"][0]
@@ -512,7 +513,7 @@ def adopt_study(page: str) -> None:
     task = study.task
     ss[f"{page}_study"] = ss[f"_last_{page}_study"] = cfg["study"]
     pending = ss.setdefault("_pending_choice", {})
-    if task == "ldl":
+    if task == SIDEBAR_TASK:
         _adopt_data(page, cfg, pending)
     elif cfg.get("dataset") in get_task(task).datasets:
         ss[f"{page}_data_{task}"] = cfg["dataset"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._ui import background as bg
 from pages._ui import common as ui
 
 GROUP_CHOICES = ("classic", "baselines", "ildl")
@@ -26,7 +27,7 @@ def panel(page: str, ds) -> set[str]:
     from ildl import report
     from ildl.methods import GROUPS, expand
 
-    reg, ss = ui.registry(), st.session_state
+    ss = st.session_state
     key = f"{page}_table"  # the URL carries the table on view (a page key: kept by the URL sync)
     rid = ss.get(key) or st.query_params.get(key)
     with st.expander("The papers' table on this dataset (constants · classic LDL learners · baselines · ILDL)",
@@ -39,15 +40,14 @@ def panel(page: str, ds) -> set[str]:
                                   default=["classic"], format_func=lambda g: f"{g}: {GROUPS[g].split(' (')[0]}",
                                   key=f"{page}_table_groups")
         n = int(c[1].number_input("folds", 1, 10, 10, key=f"{page}_table_folds"))
-        view = ui.run_view(rid) if rid else None
-        running = bool(view and view.get("live") and view["status"] in ("queued", "running"))
-        if c[2].button("▶ Train the table", type="primary", disabled=running or not groups or ui.store_problem(),
-                       key=f"{page}_table_start"):
-            with ui.friendly_errors("Starting the table"):
-                cfg = dict(ui.run_config_base(ds), methods=expand(["constants", *groups]), settings={},
-                           fold_ids=list(range(n)), seed=0)
-                job = reg.submit(cfg, dataset=ds if ui.state()["dataset"] == ui.UPLOAD else None, owner=ui.owner())
-                ss[key] = st.query_params[key] = job.id
+        view = bg.peek(rid)
+        if bg.buttons(f"{page}_table", view, can_start=bool(groups), start_label="▶ Train the table",
+                      columns=[c[2], st.empty()]):
+            cfg = dict(ui.run_config_base(ds), methods=expand(["constants", *groups]), settings={},
+                       fold_ids=list(range(n)), seed=0)
+            run_id = bg.submit(cfg, dataset=ds if ui.state()["dataset"] == ui.UPLOAD else None, what="the table")
+            if run_id is not None:
+                ss[key] = st.query_params[key] = run_id
                 st.rerun()
         older = [r["id"] for r in table_runs(ds)]  # one scan of the run store per page run
         if older:
@@ -57,20 +57,15 @@ def panel(page: str, ds) -> set[str]:
                 ss[key] = st.query_params[key] = pick
                 st.rerun()
         if rid:
-            _live(rid, ds.name, running, report)
+            _live(rid, ds.name, report)
     return set(older)
 
 
-def _live(rid: str, dataset: str, running: bool, report) -> None:
-    @st.fragment(run_every=1.5 if running else None)
-    def body() -> None:
-        v = ui.run_view(rid)
-        if v is None or not v.get("config"):
+def _live(rid: str, dataset: str, report) -> None:
+    def body(v: dict) -> None:
+        if not v.get("config"):
             return
         rows = [r for r in v["rows"] if r.get("select", "-") in ((v["config"].get("select") or ["-"])[0], "-")]
-        st.progress(v["progress"], text=f"Table `{rid}` — **{v['status']}** · {v['progress']:.0%}")
-        if v.get("error"):
-            st.error(f"The table run failed: {v['error']}")
         t = report.table(rows, dataset=dataset)
         st.markdown(report.markdown(t))
         if t.empty:
@@ -92,4 +87,4 @@ def _live(rid: str, dataset: str, running: bool, report) -> None:
         d[1].download_button("Table as LaTeX", report.latex(t, f"{dataset}: mean ± std over folds"),
                              file_name=f"{rid}-table.tex", mime="text/x-tex", key=f"tbl_tex_{rid}")
 
-    body()
+    bg.watch(rid, body, every=1.5, what="Table")
