@@ -5,7 +5,7 @@ synthetic, batch 1, 5 000 epochs, hidden 2 048 ≈ 90 M steps). The estimate cou
 epochs × ⌈n_train / batch⌉ steps and 6 × parameters FLOPs per training sample (forward 2, backward 4), plus the
 stacked parameters, gradients and optimiser state in memory. It is an upper bound for sparse data (the first
 layer skips zeros). Memory also counts what one step allocates (`Method.activation_bytes`: Group-DIR's contrastive
-loss builds (B, B, B) tensors), for the largest stack, since stacks train one after another. Limits come from the
+loss keeps (B, B) tensors per model), for the largest stack, since stacks train one after another. Limits come from the
 environment (ILDL_JOB_FLOPS, ILDL_JOB_STEPS, ILDL_JOB_MEMORY_GB, ILDL_JOB_SECONDS — the estimated time, classroom
 pace included).
 """

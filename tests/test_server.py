@@ -52,10 +52,18 @@ def test_a_full_disk_fails_the_run_and_frees_the_slot(tmp_path, monkeypatch):
     assert b.join(30) and b.status == "done"  # A's slot was freed
 
 
-def test_budget_counts_group_dir_activations_and_a_time_limit():
+def test_budget_counts_group_dir_activations_and_a_time_limit(monkeypatch):
+    """The contrastive loss keeps O(B²) per model (bench/contrastive_memory.py: 1.1 GB at B = 4096): the largest
+    batch fits the default limit, and the estimate still grows with B² and refuses what is over the limit."""
+    big = dict(task="dir", dataset="synthetic-dir", methods=["group-soft"], fold_ids=[0],
+               settings={"group-soft": {"batch_size": 4096}})
+    est = plan_and_check(big)[4]
+    small = plan_and_check(dict(big, settings={"group-soft": {"batch_size": 1024}}))[4]
+    assert 1.0 * 2**30 < est.memory < 4 * 2**30 and est.memory - small.memory > 10 * 2**20 * 15
+    monkeypatch.setenv("ILDL_JOB_MEMORY_GB", "1")
     with pytest.raises(BudgetError, match="activations"):
-        plan_and_check(dict(task="dir", dataset="synthetic-dir", methods=["group-soft"], fold_ids=[0],
-                            settings={"group-soft": {"batch_size": 1024}}))
+        plan_and_check(big)
+    monkeypatch.delenv("ILDL_JOB_MEMORY_GB")
     with pytest.raises(BudgetError, match="ILDL_JOB_SECONDS"):
         plan_and_check(dict(SMALL, settings={"ldl-kl": {"epochs": 5000}}, pace=1.0))
     plan_and_check(dict(task="dir", dataset="synthetic-dir", methods=["group-soft"], fold_ids=[0]))  # default fits

@@ -14,7 +14,7 @@ from ..regression import SYNTHETIC_DIR_PARAMS, group_edges, group_of, lds_weight
 from .base import Fold, Task
 
 METRICS = ("mae", "gm", "mae_many", "mae_medium", "mae_few", "gm_many", "gm_medium", "gm_few", "group_acc")
-MAX_GROUPS = 200  # |G| × |G| soft-label targets and B³ contrastive masks per model: keep them small
+MAX_GROUPS = 200  # |G| × |G| soft-label targets per model: keep them small
 
 
 class DIRTask(Task):
