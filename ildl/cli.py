@@ -17,7 +17,7 @@ from . import report, runner, studies
 from .config import parse_sets
 from .methods import REGISTRY, parse
 from .metrics import CONSTANT_PREDICTORS, SIX
-from .runs import RunStore, dumps, rows_to_csv
+from .runs import STUDY_COLUMNS, RunStore, dumps, rows_to_csv
 from .session import RunSession
 from .tasks import TASKS
 from .tasks import get as get_task
@@ -295,7 +295,7 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
     data = task.load(a.dataset)
     cfg = _config(a)
     rows, run_id, secs = _execute(a, cfg, data)
-    cols = ["study", "config", "method", "fold", *task.row_keys, "select", *task.metrics, "seconds"]
+    cols = [*STUDY_COLUMNS, *task.columns]
     keep = [r for r in rows if a.with_constants or r["config"] not in task.constant_methods]
     Path(a.out).write_text(rows_to_csv(keep, cols), encoding="utf-8")
     print(studies.markdown_table(studies.table(rows, a.study, a.dataset)))

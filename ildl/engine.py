@@ -268,7 +268,9 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
                       diagnostic, rows_tr.n, bs)
         _pace(epoch_started, pace, stop)
 
-    seconds = (time.perf_counter() - t0) / M  # the stack's wall time, shared out
+    # a stacked model has no time of its own: each row carries the stack's wall time, its size and the share
+    wall = time.perf_counter() - t0
+    seconds = wall / M
     if stopped:  # a stopped model reports nothing: a half-trained fold is not a result
         out = [Result(j, [], {r: int(best[r]["epoch"][i]) for r in rules}, True, seconds) for i, j in enumerate(jobs)]
         for r in out:
@@ -293,7 +295,8 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
                 if pred is None:
                     pred = row.get("_pred")
                     extra = {k[1:]: v for k, v in row.items() if k.startswith("_") and k != "_pred"}
-                rows.append({**j.tag, "select": r, **_public(row), "seconds": seconds})
+                rows.append({**j.tag, "select": r, **_public(row), "seconds": seconds, "stack": M,
+                             "stack_seconds": wall})
         res = Result(j, rows, {r: int(best[r]["epoch"][i]) if r != "last" else n_epochs for r in rules}, False,
                      seconds, pred, extra)
         emit(E.make("fold", j.tag, metrics={m: rows[0].get(m) for m in task.metrics}, rows=rows,

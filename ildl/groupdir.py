@@ -13,9 +13,6 @@ from .config import resolve
 from .data import DataError, Dataset, load
 from .regression import SYNTHETIC_DIR_PARAMS, make_synthetic_dir, shot_regions, target_bins
 
-COLUMNS = ("method", "fold", "mae", "gm", "mae_many", "mae_medium", "mae_few", "gm_many", "gm_medium", "gm_few",
-           "group_acc", "seconds")
-
 
 def targets_of(ds: Dataset) -> np.ndarray:
     for key in ("age", "target"):

@@ -23,13 +23,14 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from . import events as E
 from .metrics import METRICS
 from .tasks import DEFAULT
+from .tasks.base import TIME_COLUMNS
 
 
 def default_root() -> Path:
@@ -50,19 +51,20 @@ def dumps(o: Any) -> str:
     return json.dumps(o, default=_json_default)
 
 
-RESULT_COLUMNS = ("method", "fold", "test_prior", "select", *METRICS, "seconds")
+RESULT_COLUMNS = ("method", "fold", "test_prior", "select", *METRICS)  # the lead of a run's results.csv
 STUDY_COLUMNS = ("study", "config")
 
 
-def rows_to_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+def rows_to_csv(rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
     """CSV text of result rows in `columns` order (default: study/config, method, fold, rule, the label-distribution
-    metrics, then any other key, seconds last). NaN is written as an empty cell."""
+    metrics, then any other key, the time columns last). NaN is written as an empty cell."""
     keys = list(dict.fromkeys(k for r in rows for k in r))
     if columns is None:
         lead = [c for c in STUDY_COLUMNS if c in keys]
-        main = [c for c in RESULT_COLUMNS if c != "seconds" and (c in keys or not rows)]
-        rest = [k for k in keys if k not in main and k not in lead and k != "seconds"]
-        columns = [*lead, *main, *rest, *(["seconds"] if "seconds" in keys or not rows else [])]
+        main = [c for c in RESULT_COLUMNS if c in keys or not rows]
+        times = [c for c in TIME_COLUMNS if c in keys or (not rows and c == "seconds")]
+        rest = [k for k in keys if k not in (*lead, *main, *times)]
+        columns = [*lead, *main, *rest, *times]
     cols = columns
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(cols)), extrasaction="ignore")

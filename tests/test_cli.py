@@ -2,13 +2,14 @@ import csv
 import json
 
 import numpy as np
+import pytest
 import scipy.io as sio
 
 from ildl.cli import main
 
 COLS = ["method", "fold", "select", "chebyshev", "clark", "canberra", "kl", "cosine", "intersection", "euclidean",
         "euclidean_tail", "euclidean_head", "kl_dominant", "kl_nondominant", "dominant_acc",
-        "prior_gap", "shrink_lambda", "top_pred", "top_test", "seconds"]
+        "prior_gap", "shrink_lambda", "top_pred", "top_test", "seconds", "stack", "stack_seconds"]
 
 
 def read(p):
@@ -24,6 +25,7 @@ def test_run_synthetic_writes_csv_and_events(tmp_path, capsys):
     rows = read(out)
     assert list(rows[0])[:len(COLS)] == COLS and [r["method"] for r in rows] == ["uniform", "ldl-kl"]
     assert all(np.isfinite(float(r["kl"])) for r in rows)
+    assert rows[0]["stack"] == "" and rows[1]["stack"] == "1"  # a constant trains nothing; ldl-kl alone
     events = [json.loads(line) for line in ev.read_text().splitlines()]
     assert {"method", "fold", "type"} <= set(events[0]) and any(e["type"] == "epoch" for e in events)
     assert "uniform" in capsys.readouterr().out
@@ -56,3 +58,14 @@ def test_datasets_lists_bundled(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "Movie" in out and "7755" in out and "1869" in out and "FG-Net" in out and "synthetic" in out
+
+
+def test_a_stacked_row_says_its_stack_and_the_stack_s_wall_time(tmp_path):
+    """`seconds` is a model's share of its stack's wall time; the row also says the stack's size and time."""
+    out = tmp_path / "r.csv"
+    assert main(["run", "--dataset", "synthetic", "--method", "ldl-kl,dec-kl", "--folds", "5", "--only-folds", "0,1",
+                 "--epochs", "3", "--out", str(out), "--quiet", "--no-save"]) == 0
+    rows = read(out)
+    assert {r["stack"] for r in rows} == {"2"}  # each method's two folds train as one stack
+    for r in rows:
+        assert float(r["seconds"]) * 2 == pytest.approx(float(r["stack_seconds"]), rel=1e-9)

@@ -51,7 +51,7 @@ def test_few_shot_classes_gain_over_ce_on_digits_lt(tmp_path):
                  "--quiet", "--no-save"]) == 0
     df = pd.read_csv(out)
     assert list(df.columns) == ["method", "fold", "test_prior", "select", "acc", "acc_many", "acc_medium", "acc_few",
-                                "seconds", "settings"]
+                                "seconds", "stack", "stack_seconds", "settings"]
     few = df.groupby("method")["acc_few"].mean()
     for m in ("pc", "la", "balanced-softmax", "lade"):
         assert few[m] > few["ce"] + 0.2, few

@@ -11,6 +11,9 @@ import numpy as np
 
 from ..config import Param, resolve
 
+# seconds: the model's share of its stack's wall time (stack_seconds / stack); stack: the models trained together
+TIME_COLUMNS = ("seconds", "stack", "stack_seconds")
+
 
 @dataclass
 class Fold:
@@ -78,7 +81,7 @@ class Task:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return ("method", "fold", *self.row_keys, "select", *self.metrics, *self.info_columns, "seconds")
+        return ("method", "fold", *self.row_keys, "select", *self.metrics, *self.info_columns, *TIME_COLUMNS)
 
     # -- data ------------------------------------------------------------------------
     def load(self, name: str, **kw: Any) -> Any:
