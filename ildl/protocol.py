@@ -40,15 +40,6 @@ class Protocol:
     head: np.ndarray  # (C,) bool: head labels by the 10× rule
     thresholds: tuple | None = None
 
-    @property
-    def tail(self) -> np.ndarray:
-        return ~self.head
-
-    def describe(self) -> dict:
-        return dict(protocol=self.name, folds=len(self.splits), thresholds=self.thresholds,
-                    train_sizes=[int(len(s.kept)) for s in self.splits],
-                    head=np.nonzero(self.head)[0].tolist(), tail=np.nonzero(~self.head)[0].tolist())
-
 
 def ildl_filter(Y: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """Indices (into Y) kept by the ILDL filter plus the top sample of every label, sorted."""

@@ -92,3 +92,40 @@ def test_every_declared_parameter_refuses_what_it_cannot_take(name):
                 entry.config({p.name: v})
     with pytest.raises(ValueError, match="unknown parameter"):
         entry.config({"no_such_knob": 1})
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_predict_returns_what_its_task_reads(name):
+    """Declared outputs match the task; the test predictions a trained model hands the task have that form:
+    distributions (n, C) on the simplex, logits (n, C) finite, regression (n,) finite."""
+    entry = REGISTRY[name]
+    task, folds, dims = _task_data(entry.task)
+    assert entry.cls.outputs == task.outputs, (name, entry.cls.outputs, task.outputs)
+    jobs = engine.make_jobs(task, folds, dims, [name], {name: {"epochs": 2}}, seed=0)
+    (res,) = engine.execute(task, jobs, device=torch.device("cpu"), step_events=False)
+    p, n = np.asarray(res.pred, np.float64), folds[0].n("test")
+    if task.outputs == "regression":
+        assert p.shape == (n,) and np.isfinite(p).all()
+    else:
+        assert p.shape == (n, dims["C"]) and np.isfinite(p).all()
+    if task.outputs == "distribution":
+        assert (p >= 0).all() and np.allclose(p.sum(1), 1.0, atol=1e-5)
+
+
+def test_the_registry_refuses_a_preset_the_method_does_not_read():
+    from ildl.methods import register
+    from ildl.methods.ldl_kl import LDLKL
+
+    with pytest.raises(ValueError, match="declares no"):
+        register("ldl-kl-x", LDLKL, criterion="soft")
+    with pytest.raises(ValueError, match="taken"):
+        register("ldl-kl", LDLKL)
+    with pytest.raises(ValueError):
+        register("ldl-kl-y", LDLKL, lr=-1.0)
+    assert "ldl-kl-x" not in REGISTRY and "ldl-kl-y" not in REGISTRY
+
+
+def test_mse_is_l2_only_and_l1_is_its_own_baseline():
+    assert REGISTRY["mse"].config()["loss"] == "l2" and REGISTRY["l1"].config()["loss"] == "l1"
+    with pytest.raises(ValueError, match="fixes loss"):
+        REGISTRY["mse"].config({"loss": "l1"})

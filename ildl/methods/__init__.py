@@ -62,6 +62,16 @@ REGISTRY: dict[str, Entry] = {}
 
 
 def register(name: str, cls: type[Method], title: str = "", **preset: Any) -> Entry:
+    """Add a method name; refuses a name taken, a preset key the class does not declare and a preset value its
+    declaration does not accept (a registry line cannot fix what the method never reads)."""
+    if name in REGISTRY or name in CONSTANT_PREDICTORS or "+" in name:
+        raise ValueError(f"method name {name!r} is taken or malformed")
+    declared = {p.name: p for p in cls.schema()}
+    unknown = sorted(set(preset) - set(declared))
+    if unknown:
+        raise ValueError(f"register({name!r}): {cls.__name__} declares no {unknown}")
+    for k, v in preset.items():
+        declared[k].coerce(v)  # ValueError with the parameter's own message
     REGISTRY[name] = Entry(name, cls, dict(preset), title or cls.title)
     return REGISTRY[name]
 
@@ -83,7 +93,8 @@ register("ldl-lclr", LDLLCLR)
 register("adam-ldl-scl", AdamLDLSCL)
 register("ldl-ldm", LDLLDM)
 # imbalanced regression (task dir)
-register("mse", Regression, "MSE — plain regression (same encoder, one head)", lds=False)
+register("mse", Regression, "MSE — plain regression (same encoder, one head)", lds=False, loss="l2")
+register("l1", Regression, "L1 — plain regression on |ŷ − y| (same encoder, one head)", lds=False, loss="l1")
 register("lds", Regression, "LDS — regression weighted by 1 / smoothed label density", lds=True)
 register("group-ce", GroupDIR, "Group-DIR, CE group classifier", criterion="ce")
 register("group-la", GroupDIR, "Group-DIR, logit-adjusted group classifier", criterion="la")

@@ -51,6 +51,7 @@ class Task:
     pad: ClassVar[dict[str, float]] = {}  # padding value per target field (a valid target, so losses stay finite)
     blurb: ClassVar[str] = ""  # one paragraph for the pages: the papers and how the task is evaluated
     default_method: ClassVar[str] = ""
+    outputs: ClassVar[str]  # what its methods' `predict` returns: distribution | regression | logits
     reference: ClassVar[str]  # the row a verdict measures every method against (`ildl.verdict`)
     constant_methods: ClassVar[tuple[str, ...]] = ()  # predictors with nothing to train, beside every study
     run_fields: ClassVar[tuple[str, ...]] = ()  # run-level fields only this task reads (checked in `check_run`)

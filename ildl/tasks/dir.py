@@ -27,6 +27,7 @@ class DIRTask(Task):
     protocols = ("kfold",)
     datasets = ("synthetic-dir", "FG-Net")
     default_method = "group-soft"
+    outputs = "regression"
     reference = "mse"  # plain regression on the same encoder
     dataset_params = {"synthetic-dir": SYNTHETIC_DIR_PARAMS}
     blurb = ("Group-DIR — Pu et al., AAAI 2025: encoder + group classifier + one expert per group; "

@@ -35,6 +35,7 @@ class LDLTask(Task):
     select_rules = tuple(S.RULES)
     datasets = ("synthetic", *D.bundled_names())
     default_method = "ldl-kl"
+    outputs = "distribution"
     reference = "uniform"  # a method that does not beat 1/C has learnt nothing about the test distribution
     constant_methods = M.CONSTANT_PREDICTORS
     run_fields = ("thresholds", "pc_target")

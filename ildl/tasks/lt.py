@@ -23,6 +23,7 @@ class LTTask(Task):
     protocols = ("seeds",)
     datasets = ("digits-lt", "synthetic-lt")
     default_method = "lade"
+    outputs = "logits"
     reference = "ce"  # plain cross-entropy under the same test prior
     run_fields = ("test_priors",)
     blurb = ("LADE / PC softmax — Hong et al., CVPR 2021; evaluated under uniform, forward and backward "
