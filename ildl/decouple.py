@@ -67,10 +67,14 @@ def log_nondominant(z: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(z.masked_fill(_mask(k, z.shape[-1]), float("-inf")), -1)
 
 
+def kl_terms(y: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """The terms y_j (log y_j − log p_j) of KL(y ‖ p), same shape as y; 0 where y_j = 0 (also where log p_j = −inf)."""
+    return torch.where(y > 0, y * (torch.log(y.clamp_min(EPS)) - logp), torch.zeros_like(y))
+
+
 def kl(y: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
-    """KL(y ‖ p) per row, (B,). Terms with y_j = 0 contribute 0 (also where log p_j = −inf)."""
-    t = torch.where(y > 0, y * (torch.log(y.clamp_min(EPS)) - logp), torch.zeros_like(y))
-    return t.sum(-1)
+    """KL(y ‖ p) per row, (B,)."""
+    return kl_terms(y, logp).sum(-1)
 
 
 def binary_logp(z: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -33,13 +33,16 @@ def group_of(y: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(edges, y, side="right") - 1, 0, len(edges) - 2)
 
 
-def soft_labels(groups: torch.Tensor, n_groups: int, beta: float = 1.0) -> torch.Tensor:
-    """Symmetric descending soft labels (Group-DIR): q_i = softmax_i(|G| − β·|i − g|). groups (B,) → (B, G).
+def soft_label_table(n_groups: int, beta: torch.Tensor) -> torch.Tensor:
+    """Symmetric descending soft labels (Group-DIR, eqs. 5–6) for per-model β (M,): (M, G, G), row g is
+    q(g)_i = softmax_i(|G| − β·|i − g|). The constant |G| cancels in the softmax; it mirrors the paper's l_i."""
+    i = torch.arange(n_groups, dtype=beta.dtype, device=beta.device)
+    return torch.softmax(n_groups - beta.view(-1, 1, 1) * (i[None, None, :] - i[None, :, None]).abs(), -1)
 
-    The constant |G| cancels in the softmax; it is kept to mirror the paper's logits l_i."""
-    i = torch.arange(n_groups, dtype=torch.float64)
-    logits = n_groups - beta * (i[None, :] - groups.to(torch.float64)[:, None]).abs()
-    return torch.softmax(logits, -1)
+
+def soft_labels(groups: torch.Tensor, n_groups: int, beta: float = 1.0) -> torch.Tensor:
+    """The soft labels of given groups (B,) → (B, G): rows of `soft_label_table` (what the method trains on)."""
+    return soft_label_table(n_groups, torch.tensor([float(beta)], dtype=torch.float64))[0][groups.long()]
 
 
 def la_view(n_groups: int, prior: np.ndarray, tau: float = 1.0, scale: float | None = None) -> np.ndarray:

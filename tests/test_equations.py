@@ -253,10 +253,10 @@ def test_lds_weights_are_applied():
     got = t.step(batch(x, {"y": y, "g": torch.zeros(1, B, dtype=torch.long), "w": w}))
     assert got["loss"].item() == pytest.approx((w[0] * (y_hat - y[0]) ** 2).mean().item(), rel=1e-5)
     assert got["loss"].item() != pytest.approx(((y_hat - y[0]) ** 2).mean().item(), rel=1e-3)
-    t1 = trainer("mse", dict(loss="l1"))
+    t1 = trainer("l1")
     y_hat = lin(t1.P, "head", torch.relu(lin(t1.P, "encoder.2", torch.relu(lin(t1.P, "encoder.0", x[0]))))).squeeze(-1)
     got = t1.step(batch(x, {"y": y, "g": torch.zeros(1, B, dtype=torch.long), "w": w}))
-    assert got["loss"].item() == pytest.approx((y_hat - y[0]).abs().mean().item(), rel=1e-5)  # mse ignores w
+    assert got["loss"].item() == pytest.approx((y_hat - y[0]).abs().mean().item(), rel=1e-5)  # l1 (no LDS) ignores w
 
 
 # ------------------------------------------------------------------------------------------- label shift

@@ -42,3 +42,22 @@ def test_cli_dir_columns_and_finite_figures(tmp_path):
     assert np.isfinite(df[["mae", "gm", "mae_many", "gm_many"]].to_numpy()).all()
     assert df.loc[df.method.str.startswith("group"), "group_acc"].notna().all()
     assert df.loc[~df.method.str.startswith("group"), "group_acc"].isna().all()  # empty for non-group methods
+
+
+def test_the_soft_labels_shown_are_the_ones_the_method_trains_on():
+    """The Soft-labels page draws `regression.soft_labels`; Group-DIR trains on `targets()`: one table, per-model β."""
+    import torch
+
+    from ildl.methods import REGISTRY
+    from ildl.regression import soft_labels
+
+    entry, G, betas = REGISTRY["group-soft"], 7, (0.3, 1.0, 2.5)
+    method = entry.cls([entry.config({"beta": b}) for b in betas], [{}] * 3, dict(d=4, G=G), torch.device("cpu"))
+    table = method.targets()  # (M, G, G)
+    for m, b in enumerate(betas):
+        shown = soft_labels(torch.arange(G), G, b)
+        assert torch.allclose(table[m].double(), shown, atol=1e-6)
+        assert torch.allclose(shown, shown.flip(0).flip(1), atol=1e-12)  # symmetric about the true group
+    one_hot = REGISTRY["group-ce"]
+    m_ce = one_hot.cls([one_hot.config()], [{}], dict(d=4, G=G), torch.device("cpu"))
+    assert torch.equal(m_ce.targets()[0], torch.eye(G))

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..config import Param
 from ..nets import encoder, encoder_f
+from ..regression import soft_label_table
 from ..stack import linear
 from .base import Method
 
@@ -90,8 +91,7 @@ class GroupDIR(Method):
     def targets(self) -> torch.Tensor:
         """(M, G, G): row g is model m's classification target for true group g (one-hot or soft labels)."""
         G = self.dims["G"]
-        j = torch.arange(G, device=self.device, dtype=torch.float32)
-        soft = torch.softmax(G - self.col("beta").view(-1, 1, 1) * (j[None, None, :] - j[None, :, None]).abs(), -1)
+        soft = soft_label_table(G, self.col("beta").to(torch.float32))
         onehot = torch.eye(G, device=self.device).expand(self.M, G, G)
         return torch.where(self.flag("criterion", "soft").view(-1, 1, 1), soft, onehot)
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from ..config import Param
+from ..decouple import kl_terms
 from ..nets import mlp, mlp_f
 from .base import Method
 
@@ -57,7 +58,7 @@ def ofr_terms(z: torch.Tensor, y: torch.Tensor, label_mass: torch.Tensor, n_samp
         z = z + db_prior_shift(label_mass, n_samples)
         z = DB_LAMBDA * z * (1 - y) + z * y
     logp = torch.log_softmax(z, -1)
-    ell = torch.where(y > 0, y * (torch.log(y.clamp_min(1e-8)) - logp), torch.zeros_like(y))
+    ell = kl_terms(y, logp)  # (…, B, C) elementwise KL, weighted per label below
     w = (1 - logp.exp()) ** gamma  # focal factor, from the regularised logits as in the reference
     if cb_beta is not None:
         w = w * class_balanced_weights(label_mass, cb_beta)

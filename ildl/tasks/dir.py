@@ -10,7 +10,7 @@ from ..config import Param
 from ..data import DataError
 from ..groupdir import dir_metrics, load_dir, targets_of
 from ..protocol import Scaler
-from ..regression import SYNTHETIC_DIR_PARAMS, group_edges, group_of, lds_weights
+from ..regression import SYNTHETIC_DIR_PARAMS, group_edges, group_of, lds_weights, target_bins
 from .base import Fold, Task
 
 METRICS = ("mae", "gm", "mae_many", "mae_medium", "mae_few", "gm_many", "gm_medium", "gm_few", "group_acc")
@@ -52,7 +52,7 @@ class DIRTask(Task):
             mu, sd = float(y_tr.mean()), float(y_tr.std() or 1.0)  # methods regress standardised targets
             edges = group_edges(y_tr, G)
             g_tr = group_of(y_tr, edges)
-            lds = lds_weights(y_tr, np.arange(np.floor(y_tr.min()), np.ceil(y_tr.max()) + 2))
+            lds = lds_weights(y_tr, target_bins(y_tr))  # the one-unit bins the shot regions use
             empty = np.zeros((0, data.d), np.float32)
             out.append(Fold(
                 f,
