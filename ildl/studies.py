@@ -18,6 +18,7 @@ from . import metrics as Mx
 from .methods import parse
 from .tasks import TASKS, Task
 from .tasks import get as get_task
+from .verdict import reference_line
 
 
 @dataclass(frozen=True)
@@ -260,16 +261,8 @@ def verdict(t: pd.DataFrame, name: str) -> list[str]:
         out.append("No configuration differs significantly from the full one on any metric.")
     uni = t[t["config"] == "uniform"]
     if len(uni) and "chebyshev" in metrics:
-        u = float(uni["chebyshev_mean"].iloc[0])
-        beat = [r["config"] for _, r in trained.iterrows() if r["chebyshev_mean"] < u]
-        if not beat:
-            out.append(f"No configuration beats the uniform predictor on Chebyshev ({u:.4f}): none has learnt the test "
-                       "distribution better than predicting 1/C.")
-        elif len(beat) < len(trained):
-            out.append(f"Only {', '.join(beat)} beat{'s' if len(beat) == 1 else ''} the uniform predictor on "
-                       f"Chebyshev ({u:.4f}).")
-        else:
-            out.append(f"Every configuration beats the uniform predictor on Chebyshev ({u:.4f}).")
+        out.append(reference_line({r["config"]: float(r["chebyshev_mean"]) for _, r in trained.iterrows()},
+                                  float(uni["chebyshev_mean"].iloc[0]), "Chebyshev", True))
     return out
 
 

@@ -17,6 +17,25 @@ from .tasks import get as get_task
 NOT_METHODS = ("train_mean", "test_mean")
 
 
+def beats(a: float, b: float, lower_is_better: bool) -> bool:
+    """Whether a mean `a` is strictly better than the reference's `b` (both finite): the one rule every verdict
+    of the lab uses (runs, studies, the papers' tables)."""
+    return bool(np.isfinite(a) and np.isfinite(b) and a != b and (a < b) == lower_is_better)
+
+
+def reference_line(means: dict[str, float], ref: float, metric: str, lower_is_better: bool,
+                   reference: str = "the uniform predictor") -> str:
+    """One sentence: which of `means` (name → mean of `metric`) beat the reference's mean `ref`."""
+    beat = [n for n, v in means.items() if beats(v, ref, lower_is_better)]
+    if not beat:
+        return (f"No configuration beats {reference} on {metric} ({ref:.4f})"
+                + (": none has learnt the test distribution better than predicting 1/C." if reference ==
+                   "the uniform predictor" else "."))
+    if len(beat) < len(means):
+        return f"Only {', '.join(beat)} beat{'s' if len(beat) == 1 else ''} {reference} on {metric} ({ref:.4f})."
+    return f"Every configuration beats {reference} on {metric} ({ref:.4f})."
+
+
 def compare(rows: Sequence[dict[str, Any]], task: str = DEFAULT) -> list[dict[str, Any]]:
     """Per trained (method, rule[, test prior]): the metrics on which it beats the reference and those where it
     does not, from the mean over the folds both have. Empty when the reference is not among the rows."""
@@ -42,8 +61,7 @@ def compare(rows: Sequence[dict[str, Any]], task: str = DEFAULT) -> list[dict[st
                 continue
             a = gm[gm["fold"].isin(folds)][metrics].mean()
             b = r[r["fold"].isin(folds)][metrics].mean()
-            better = [k for k in metrics if np.isfinite(a[k]) and np.isfinite(b[k])
-                      and (a[k] < b[k]) == t.lower_is_better[k] and a[k] != b[k]]
+            better = [k for k in metrics if beats(a[k], b[k], t.lower_is_better[k])]
             out.append(dict(method=m, select=rule, **dict(zip(split, keys)), reference=ref, folds=len(folds),
                             better=better, worse=[k for k in metrics if k not in better], metrics=metrics))
     return out
