@@ -5,7 +5,7 @@ own data order, noise stream, optimiser state, clipping, method state and model 
 of a model does not depend on what it was stacked with (tested to ~1e-5 against M = 1).
 
 Per step, for the models that have a batch (folds of different sizes are padded and masked):
-  terms = method.loss(P, batch, state)          every term (M,); the objective is terms[OBJECTIVE] or "loss"
+  out = method.loss(P, batch, state)            a Loss: logged terms (M,), new state, the objective minimised
   grads = ∂ Σ_m objective_m / ∂θ                models are independent, so this is each model's own gradient
   per group: clip per model, then the optimiser's elementwise step (per-model hyper-parameters)
 Per epoch: validation record → every selection rule's running best (per model), `epoch` / `snapshot`
@@ -25,7 +25,6 @@ import torch
 from . import events as E
 from . import selection as S
 from .methods import Batch, MethodSpec, parse
-from .methods.base import OBJECTIVE
 from .optim import RowGrad
 from .stack import Params, Rows, Sparse, bcast, copy_models, pad
 from .tasks import Fold, Task
@@ -133,13 +132,13 @@ class Trainer:
         active = batch.mask.any(1) if active is None else active
         method, P = self.method, self.P
         if method.full_batch:  # its own solver (L-BFGS, ADMM, full-batch Adam) moves P
-            return {k: v.detach() for k, v in method.iterate(P, batch).items() if not k.startswith("_")}
+            return {k: v.detach() for k, v in method.iterate(P, batch).items()}
         lazy = self.lazy if isinstance(batch.x, Sparse) else {}
         if lazy:
             P, batch, local = self._local_rows(P, batch, lazy)
-        terms, new_state = method.loss(P, batch, self.state)
-        self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in new_state.items()}
-        objective = torch.where(active, terms.pop(OBJECTIVE, terms["loss"]), 0.0)
+        out = method.loss(P, batch, self.state)
+        self.state = {k: torch.where(bcast(active, v), v, self.state[k]) for k, v in out.state.items()}
+        objective = torch.where(active, out.minimised, 0.0)
         grads = torch.autograd.grad(objective.sum(), [P[n] for n in self.names], allow_unused=True)
         grad = {n: g if g is not None else torch.zeros_like(P[n]) for n, g in zip(self.names, grads)}
         for n in lazy:  # the local table's gradient, on the flat rows it stands for
@@ -151,8 +150,8 @@ class Trainer:
             if hasattr(grp.opt, "host_active"):
                 grp.opt.host_active = host_active
             grp.opt.step(gs, active, grp.clip(gs, active) if grp.clip is not None else None)
-        self.state = method.after_step(self.state, terms, active)
-        return {k: v.detach() for k, v in terms.items() if not k.startswith("_")}
+        self.state = method.after_step(self.state, out, active)
+        return {k: v.detach() for k, v in out.terms.items()}
 
     @torch.no_grad()
     def predict(self, x) -> Any:

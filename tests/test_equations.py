@@ -168,7 +168,7 @@ def test_amema_heavy_ball_step_and_momenta_follow_algorithm_1():
     x, y = ldl_data()
     P = t.P
     w0 = P["s.0.weight"].detach().clone()
-    (g,) = torch.autograd.grad(t.method.loss(P, batch(x, {"y": y}), t.state)[0]["_objective"].sum(), [P["s.0.weight"]])
+    (g,) = torch.autograd.grad(t.method.loss(P, batch(x, {"y": y}), t.state).objective.sum(), [P["s.0.weight"]])
     got = t.step(batch(x, {"y": y}))
     assert torch.allclose(P["s.0.weight"].detach(), w0 - 0.5 * g, atol=1e-6)  # v = g on the first step
     delta = 1 / (1 + math.exp(-5 * (got["r"].item() - 1)))
@@ -178,7 +178,7 @@ def test_amema_heavy_ball_step_and_momenta_follow_algorithm_1():
     # second step: v ← μ v + g with the updated μ
     v0 = t.groups[0].opt.bufs[t.groups[0].names.index("s.0.weight")].clone()
     w1, mu = P["s.0.weight"].detach().clone(), t.state["mu_s"].item()
-    (g2,) = torch.autograd.grad(t.method.loss(P, batch(x, {"y": y}), t.state)[0]["_objective"].sum(),
+    (g2,) = torch.autograd.grad(t.method.loss(P, batch(x, {"y": y}), t.state).objective.sum(),
                                 [P["s.0.weight"]])
     t.step(batch(x, {"y": y}))
     assert torch.allclose(P["s.0.weight"].detach(), w1 - 0.5 * (mu * v0 + g2), atol=1e-5)

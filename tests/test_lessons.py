@@ -121,7 +121,7 @@ def test_la_loss_is_kl_of_the_adjusted_logits():
     tr = trainer("ldl-kl", [{"la_tau": 0.0}, {"la_tau": 1.0}, {"la_tau": 0.5}], stats=stats)
     x = torch.randn(1, 5, 6).expand(3, 5, 6).contiguous()
     y = torch.distributions.Dirichlet(torch.ones(4)).sample((5,))[None].expand(3, 5, 4).contiguous()
-    terms, _ = tr.method.loss(tr.P, batch(x, {"y": y}), tr.state)
+    terms = tr.method.loss(tr.P, batch(x, {"y": y}), tr.state).terms
     from ildl.nets import mlp_f
 
     z = mlp_f(tr.P, "net", x)

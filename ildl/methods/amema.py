@@ -27,7 +27,7 @@ from ..config import Param
 from ..decouple import EPS, binary_kl, decouple, kl, log_nondominant, recombine
 from ..nets import mlp, mlp_f
 from ..optim import SGD, Clip, Group, group
-from .base import OBJECTIVE, Method
+from .base import Loss, Method
 
 MU_MAX = 0.999
 F64 = torch.float64  # EMAs and momenta accumulate over thousands of steps
@@ -104,18 +104,18 @@ class AMEMA(Method):
         r, sig, w_s, w_ns = self.weights(ema_s, ema_ns)
         weighted = w_s.float() * L_s + w_ns.float() * L_ns
         t = dict(loss=weighted.detach(), loss_s=L_s.detach(), loss_ns=L_ns.detach(), ema_s=ema_s, ema_ns=ema_ns, r=r,
-                 w_s=w_s, w_ns=w_ns, mu_s=state["mu_s"], mu_ns=state["mu_ns"], _delta=sig,
-                 **{OBJECTIVE: torch.where(self.flag("grad_weighting", "weighted"), weighted, L_s + L_ns)})
-        return t, dict(state, ema_s=ema_s, ema_ns=ema_ns)
+                 w_s=w_s, w_ns=w_ns, mu_s=state["mu_s"], mu_ns=state["mu_ns"])
+        return Loss(t, dict(state, ema_s=ema_s, ema_ns=ema_ns), aux={"delta": sig},
+                    objective=torch.where(self.flag("grad_weighting", "weighted"), weighted, L_s + L_ns))
 
     def before_step(self, groups, state):
         group(groups, "s").opt.momentum = state["mu_s"].float()  # each branch's heavy-ball momentum, per model
         group(groups, "ns").opt.momentum = state["mu_ns"].float()
 
-    def after_step(self, state, terms, active):
+    def after_step(self, state, out, active):
         """μ_ns += γδ, μ_s −= γδ within [0, μ_max], after the step (the logged μ is the one used)."""
         upd = active & self.flag("mome")
-        g, hi = self.col("mu_step", F64) * terms["_delta"], self.col("mu_max", F64)
+        g, hi = self.col("mu_step", F64) * out.aux["delta"], self.col("mu_max", F64)
         mu_ns = torch.where(upd, torch.minimum((state["mu_ns"] + g).clamp_min(0.0), hi), state["mu_ns"])
         mu_s = torch.where(upd, torch.minimum((state["mu_s"] - g).clamp_min(0.0), hi), state["mu_s"])
         return dict(state, mu_s=mu_s, mu_ns=mu_ns)

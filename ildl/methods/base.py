@@ -4,10 +4,9 @@ A method declares its knobs (`params`, on top of its task's common ones), builds
 `nn.Module`s (the trainer builds M of them, each under its own seed, and stacks their parameters — see
 `ildl.stack`), and then works on stacked tensors only:
 
-  loss(P, batch, state)  → terms {name: (M,)} and new state. "loss" is the reported loss; the optimiser minimises
-                           terms[OBJECTIVE] when a method gives it (AMEMA's unweighted variant, RDA's
-                           self-normalised loss), else "loss". Names starting with "_" are the method's own
-                           (passed to after_step, never logged).
+  loss(P, batch, state)  → a `Loss`: logged terms {name: (M,)} ("loss" the reported one), the new state, the
+                           objective the optimiser minimises when it is not "loss" (AMEMA's unweighted
+                           variant, RDA's self-normalised loss), auxiliaries for after_step
   groups(P)              → parameter groups: names, optimiser, clipping (per-model hyper-parameters)
   predict(P, x)          → outputs for a stack of feature rows (M, n, …)
 A full-batch method (the classic learners) has its own solver instead: iterate(P, batch) → terms.
@@ -30,7 +29,25 @@ from ..optim import AdamW, Clip, Group
 from ..selection import PRIOR_FLOOR
 from ..stack import Params, Sparse, masked_mean
 
-OBJECTIVE = "_objective"  # the term the optimiser minimises, when it is not "loss"
+
+@dataclass
+class Loss:
+    """What `Method.loss` returns for a stack of M models.
+
+    terms      every logged term (M,), "loss" among them: the step events and the live charts show these
+    state      the method's new per-model state (EMAs, …), kept only for the models that stepped
+    objective  (M,) what the optimiser minimises when it is not terms["loss"] (AMEMA's unweighted variant,
+               RDA's self-normalised total); None: terms["loss"]
+    aux        values for `after_step` only, never logged (AMEMA's δ)
+    """
+    terms: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+    objective: torch.Tensor | None = None
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def minimised(self) -> torch.Tensor:
+        return self.terms["loss"] if self.objective is None else self.objective
 
 
 @dataclass
@@ -142,7 +159,7 @@ class Method:
         """One model's modules (called once per model, under that model's seed)."""
         raise NotImplementedError
 
-    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict]:
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         raise NotImplementedError
 
     def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
@@ -173,8 +190,9 @@ class Method:
     def before_step(self, groups: list[Group], state: dict[str, torch.Tensor]) -> None:
         """Set state-dependent optimiser hyper-parameters (AMEMA's momenta) right before the step."""
 
-    def after_step(self, state: dict[str, torch.Tensor], terms: dict[str, torch.Tensor],
-                   active: torch.Tensor) -> dict[str, torch.Tensor]:
+    def after_step(self, state: dict[str, torch.Tensor], out: Loss, active: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state after the optimiser step (AMEMA moves its momenta by `out.aux`); `active` (M,) the models
+        that stepped."""
         return state
 
 

@@ -18,7 +18,7 @@ import torch.nn as nn
 from ..config import Param
 from ..decouple import VARIANTS, decoupled_kl
 from ..nets import mlp, mlp_f
-from .base import Method
+from .base import Loss, Method
 
 
 class DecoupledKL(Method):
@@ -38,7 +38,7 @@ class DecoupledKL(Method):
     def loss(self, P, b, state):
         z = self.adjust(mlp_f(P, "net", b.x))  # (M, B, C), + τ·log p_s under +la
         a = self.col("alpha")[:, None]  # (M, 1) per-model α
-        return {"loss": b.mean(decoupled_kl(b.y["y"], z, a, self.cfg["variant"]))}, state
+        return Loss({"loss": b.mean(decoupled_kl(b.y["y"], z, a, self.cfg["variant"]))}, state)
 
     @torch.no_grad()
     def predict(self, P, x):

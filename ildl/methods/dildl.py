@@ -81,4 +81,4 @@ class DILDL(LatentLDL):
             t[k] = torch.where(drda, t[k], torch.full_like(t[k], NAN))
         for k in ("recover", "target", "sim"):
             t[k] = torch.where(drda, torch.full_like(t[k], NAN), t[k])
-        return self.finish(t), state
+        return self.finish(t, state)

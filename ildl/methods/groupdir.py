@@ -26,7 +26,7 @@ from ..config import Param
 from ..nets import encoder, encoder_f
 from ..regression import soft_label_table
 from ..stack import linear
-from .base import Method
+from .base import Loss, Method
 
 NEG = -1e9  # exp(NEG − max) underflows to exactly 0 next to any real entry
 
@@ -110,7 +110,7 @@ class GroupDIR(Method):
              "grc": group_contrastive(z, g, self.col("temperature"), b.mask)}
         grc = torch.where(self.flag("contrastive"), t["grc"], torch.zeros_like(t["grc"]))
         t["loss"] = grc + self.col("lambda1") * t["mse"] + self.col("lambda2") * t["cls"]
-        return t, state
+        return Loss(t, state)
 
     @torch.no_grad()
     def predict(self, P, x):
@@ -140,7 +140,7 @@ class Regression(Method):
         y_hat = linear(P, "head", encoder_f(P, "encoder", b.x)).squeeze(-1)  # (M, B)
         e = torch.where(self.flag("loss", "l1").view(-1, 1), (y_hat - b.y["y"]).abs(), (y_hat - b.y["y"]) ** 2)
         w = torch.where(self.flag("lds").view(-1, 1), b.y["w"], torch.ones_like(e))
-        return {"loss": b.mean(e * w)}, state
+        return Loss({"loss": b.mean(e * w)}, state)
 
     @torch.no_grad()
     def predict(self, P, x):

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from ..decouple import kl
 from ..nets import mlp, mlp_f
-from .base import Method
+from .base import Loss, Method
 
 
 class LDLKL(Method):
@@ -23,7 +23,7 @@ class LDLKL(Method):
 
     def loss(self, P, b, state):
         z = self.adjust(mlp_f(P, "net", b.x))  # (M, B, C), + τ·log p_s under +la
-        return {"loss": b.mean(kl(b.y["y"], torch.log_softmax(z, -1)))}, state  # L = mean_i KL(y_i ‖ softmax(z_i))
+        return Loss({"loss": b.mean(kl(b.y["y"], torch.log_softmax(z, -1)))}, state)  # L = mean_i KL(y_i ‖ softmax(z_i))
 
     @torch.no_grad()
     def predict(self, P, x):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..config import Param
 from ..nets import mlp, mlp_f
-from .base import Method
+from .base import Loss, Method
 
 KINDS = ("ce", "pc", "la", "bs", "lade")
 
@@ -89,7 +89,7 @@ class LTClassifier(Method):
         alpha = torch.where(self.flag("kind", "lade"), self.col("alpha"), zero)
         t["loss"] = t["ce"] + alpha * t["lade"]
         t["lade"] = torch.where(self.flag("kind", "lade"), t["lade"], torch.full_like(t["lade"], float("nan")))
-        return t, state
+        return Loss(t, state)
 
     @torch.no_grad()
     def predict(self, P, x):

@@ -47,7 +47,7 @@ class _MaxEnt(Classic):
         with torch.no_grad():
             P["W"].copy_(W)
         n = m.sum(1).clamp_min(1).to(torch.float64)
-        return {"loss": self._opt.f / n, "_done": self._opt.done}
+        return {"loss": self._opt.f / n}
 
     def logits(self, P, x) -> torch.Tensor:
         return self.features(x) @ P["W"]

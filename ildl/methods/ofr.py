@@ -13,7 +13,7 @@ import torch.nn as nn
 from ..config import Param
 from ..decouple import kl_terms
 from ..nets import mlp, mlp_f
-from .base import Method
+from .base import Loss, Method
 
 DB_KAPPA = 0.05  # prior-bias scale ν_c = κ · log(N/n_c − 1)
 DB_LAMBDA = 2.0  # negative-tolerant scale
@@ -91,7 +91,7 @@ class _OFR(Method):
                       gamma=per_model(self.col("gamma")),
                       cb_beta=per_model(self.col("beta")) if self.kind == "cb" else None, db=self.kind == "db",
                       neg_weight=self.kind == "db" and bool(self.cfg.get("neg_weight", True)))
-        return {"loss": b.mean(t)}, state
+        return Loss({"loss": b.mean(t)}, state)
 
     @torch.no_grad()
     def predict(self, P, x):

@@ -27,7 +27,7 @@ from ..config import Param
 from ..nets import LatentEncoder, gaussian_kl, kaiming_normal_, latent_f, similarity_loss
 from ..optim import Clip
 from ..stack import linear
-from .base import OBJECTIVE, Method, adamw_groups
+from .base import Loss, Method, adamw_groups
 from .ofr import ofr_terms
 
 # Training choices of the reference code, shared by RDA and DILDL (all switchable, see docs/methods.md).
@@ -98,12 +98,11 @@ class LatentLDL(Method):
         r_y = self.reparameterise(mu_y, lv_y, b)
         return h, mu_x, lv_x, r_x, mu_y, lv_y, r_y
 
-    def finish(self, t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def finish(self, t: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> Loss:
         """The reference's loss normalisation: the minimised objective is L / sg(L) per model."""
         total = t["loss"]
-        t[OBJECTIVE] = torch.where(self.flag("self_normalise"), total / total.detach().abs().clamp_min(1e-12),
-                                      total)
-        return t
+        return Loss(t, state, objective=torch.where(self.flag("self_normalise"),
+                                                    total / total.detach().abs().clamp_min(1e-12), total))
 
     @torch.no_grad()
     def predict(self, P, x):
@@ -128,4 +127,4 @@ class RDA(LatentLDL):
         t.update(self.rda_alignment(P, b, mu_x, lv_x, r_x, r_y, mu_y, lv_y))
         t["loss"] = (t["pred"] + self.col("w_recover") * t["recover"] + self.col("w_target") * t["target"]
                      + self.col("w_sim") * t["sim"])  # eq. 9
-        return self.finish(t), state
+        return self.finish(t, state)
