@@ -71,7 +71,7 @@ class Estimate:
 
 
 def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Estimate:
-    """The cost of a plan (`ildl.engine.Job`s): models are grouped as the engine stacks them."""
+    """The cost of a plan (`ildl.engine.ModelJob`s): models are grouped as the engine stacks them."""
     stacks: dict[tuple, list] = {}
     for j in jobs:
         if not j.spec.constant:

@@ -43,7 +43,7 @@ def _noop(_: dict) -> None:
 
 
 @dataclass
-class Job:
+class ModelJob:
     """One model to train: a method (with its resolved config) on one fold, and the tag its events carry."""
     spec: MethodSpec
     cfg: dict[str, Any]
@@ -55,7 +55,7 @@ class Job:
 
 @dataclass
 class Result:
-    job: Job
+    job: ModelJob
     rows: list[dict[str, Any]]  # result rows: tag, select, row keys, metrics, seconds
     best_epochs: dict[str, int] = field(default_factory=dict)
     stopped: bool = False
@@ -159,7 +159,7 @@ class Trainer:
         return self.method.predict(self.P, x)
 
 
-def stack_key(job: Job) -> tuple:
+def stack_key(job: ModelJob) -> tuple:
     """Jobs with equal keys can share a stack: same method class, shapes and dims."""
     cls = job.spec.entry.cls
     return (cls, tuple(repr(job.cfg.get(k)) for k in cls.shape_keys), tuple(sorted(job.dims.items())))
@@ -184,7 +184,7 @@ def _pace(started: float, pace: float, stop: threading.Event | None) -> None:
         time.sleep(max(0.0, min(0.05, pace - (time.perf_counter() - started))))
 
 
-def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit = _noop,
+def train(task: Task, jobs: Sequence[ModelJob], *, device: torch.device, emit: Emit = _noop,
           stop: threading.Event | None = None, select: Sequence[str] = (S.DEFAULT,), diagnostic: bool = False,
           step_events: bool = True, pace: float = 0.0) -> list[Result]:
     """Train one stack (jobs sharing a `stack_key`); one Result per job, in order. `pace` (seconds per epoch,
@@ -198,36 +198,28 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
     method, P = stack.method, stack.P
     rules = [r for r in select if r in task.select_rules] or [task.select_rules[0]]
 
-    rows_tr = Rows([j.fold.x["train"] for j in jobs], device, False if cls.full_batch else None)
-    n_val = [j.fold.n("val") for j in jobs]
-    val = Rows([j.fold.x["val"] for j in jobs], device, rows_tr.sparse) if any(n_val) else None
-    te = Rows([j.fold.x["test"] for j in jobs], device, rows_tr.sparse)
-    watched = [task.watch(j.fold) for j in jobs]
-    watch = Rows([w[0] for w in watched], device, rows_tr.sparse) if all(w is not None for w in watched) else None
-    Y = {k: pad([j.fold.y["train"][k] for j in jobs], device, fill=task.pad.get(k, 0.0))
-         for k in jobs[0].fold.y["train"]}
-    bs = max(n_max, 1) if cls.full_batch else method.cfg["batch_size"]
+    data = _StackData.of(task, jobs, device, max(n_max, 1) if cls.full_batch else method.cfg["batch_size"],
+                         cls.full_batch)
     n_epochs = method.cfg["epochs"]
     log_every = [int(j.cfg.get("log_every", 1)) for j in jobs]
     order_gens = [torch.Generator().manual_seed(j.seed) for j in jobs]
     noise_gens = [torch.Generator().manual_seed(j.seed + NOISE_OFFSET) for j in jobs]
     for i, j in enumerate(jobs):
-        emit(E.make("start", j.tag, config=j.cfg, n_train=rows_tr.n[i], n_val=n_val[i], n_test=te.n[i],
+        emit(E.make("start", j.tag, config=j.cfg, n_train=data.train.n[i], n_val=data.n_val[i], n_test=data.test.n[i],
                     device=str(device), stack=M, select=rules, diagnostic=diagnostic,
-                    watch_true=watched[i][1] if watched[i] is not None else None))
+                    watch_true=data.watched[i][1] if data.watched[i] is not None else None))
 
     best = {r: dict(score=np.full(M, np.inf), epoch=np.zeros(M, int),
                     params=None if r == "last" else P.copy()) for r in rules}
     steps = np.zeros(M, int)
-    ar = torch.arange(M, device=device)[:, None]
-    n_steps = max(math.ceil(n / bs) for n in rows_tr.n) if max(rows_tr.n) else 0
+    n_steps = max(math.ceil(n / data.batch) for n in data.train.n) if max(data.train.n) else 0
     stopped = False
     for epoch in range(1, n_epochs + 1):
         epoch_started = time.perf_counter()
-        order = torch.full((M, max(n_steps, 1) * bs), -1, dtype=torch.long)
+        order = torch.full((M, max(n_steps, 1) * data.batch), -1, dtype=torch.long)
         for i, g in enumerate(order_gens):  # each model's own permutation of its own fold (full batch: as stored)
-            order[i, :rows_tr.n[i]] = torch.arange(rows_tr.n[i]) if cls.full_batch else \
-                torch.randperm(rows_tr.n[i], generator=g)
+            order[i, :data.train.n[i]] = torch.arange(data.train.n[i]) if cls.full_batch else \
+                torch.randperm(data.train.n[i], generator=g)
         mask_host = (order >= 0).numpy()  # which rows are real is known here: a step needs no read from the device
         order = order.to(device)
         sums_dev: dict[str, torch.Tensor] = {}  # per-epoch sums of the finite step terms, (M,) on the device
@@ -236,14 +228,14 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
             if stop is not None and stop.is_set():
                 stopped = True
                 break
-            idx = order[:, s * bs:(s + 1) * bs]
+            idx = order[:, s * data.batch:(s + 1) * data.batch]
             mask = idx >= 0  # (M, B) real rows
             rows = idx.clamp_min(0)
-            host = mask_host[:, s * bs:(s + 1) * bs]
+            host = mask_host[:, s * data.batch:(s + 1) * data.batch]
             counts = host.sum(1).tolist()
             act = host.any(1)
             active = mask.any(1)
-            terms = stack.step(_batch(rows_tr, rows, Y, ar, mask, counts, noise_gens, device), active,
+            terms = stack.step(data.batch_of(rows, mask, counts, noise_gens), active,
                                host_active=act.tolist())
             steps += act
             for k, v in terms.items():
@@ -263,8 +255,8 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
         if stopped:
             break
         stack.sync()
-        _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit,
-                      diagnostic, rows_tr.n, bs)
+        _end_of_epoch(task, method, jobs, P, data, rules, best, epoch=epoch, steps=steps, sums=sums, emit=emit,
+                      diagnostic=diagnostic)
         _pace(epoch_started, pace, stop)
 
     # a stacked model has no time of its own: each row carries the stack's wall time, its size and the share
@@ -278,12 +270,12 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
         return out
     outs, vals = {}, {}
     final = P.copy() if any(r != "last" for r in rules) else None
-    want_val = val is not None and any(j.spec.shrink for j in jobs)  # +shrink chooses λ on validation outputs
+    want_val = data.val is not None and any(j.spec.shrink for j in jobs)  # +shrink chooses λ on validation outputs
     for r in rules:
         if r != "last":
             P.assign(best[r]["params"], range(M))
-        outs[r] = _per_model(method.predict(P, te.all()[0]), te.n)
-        vals[r] = _per_model(method.predict(P, val.all()[0]), n_val) if want_val else [None] * M
+        outs[r] = _per_model(method.predict(P, data.test.all()[0]), data.test.n)
+        vals[r] = _per_model(method.predict(P, data.val.all()[0]), data.n_val) if want_val else [None] * M
         if final is not None:
             P.assign(final, range(M))
     results = []
@@ -300,34 +292,72 @@ def train(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit =
                      seconds, pred, extra)
         emit(E.make("fold", j.tag, metrics={m: rows[0].get(m) for m in task.metrics}, rows=rows,
                     best_epochs=res.best_epochs, seconds=seconds, stopped=False,
-                    watch_pred=np.asarray(pred)[:len(watched[i][1])].tolist()
-                    if watched[i] is not None and pred is not None else None))
+                    watch_pred=np.asarray(pred)[:len(data.watched[i][1])].tolist()
+                    if data.watched[i] is not None and pred is not None else None))
         results.append(res)
     return results
 
 
-def _batch(tr: Rows, rows, Y, ar, mask, counts, noise_gens, device):
-    M, B = rows.shape
+@dataclass
+class _StackData:
+    """A stack's rows on the device, each model's fold padded to the longest: train / validation / test features
+    (`Rows`), the watched test samples of the replay, the padded training targets {name: (M, n_max, …)}, the
+    batch size (a full-batch method: the largest fold) and the model index column (M, 1) batches gather with."""
+    train: Rows
+    val: Rows | None
+    n_val: list[int]
+    test: Rows
+    watch: Rows | None
+    watched: list  # per model: (feature rows, true targets) of its watched samples, or None
+    targets: dict[str, torch.Tensor]
+    batch: int
+    model_ids: torch.Tensor
 
-    def noise(h: int) -> torch.Tensor:
-        """(M, B, h) standard normal, each model's real rows drawn from its own stream (as if alone)."""
-        out = torch.zeros(M, B, h)
-        for i, c in enumerate(counts):
-            if c:
-                out[i, :c] = torch.randn((c, h), generator=noise_gens[i])
-        return out.to(device)
+    @classmethod
+    def of(cls, task: Task, jobs: Sequence[ModelJob], device: torch.device, batch: int,
+           full_batch: bool) -> "_StackData":
+        train = Rows([j.fold.x["train"] for j in jobs], device, False if full_batch else None)
+        n_val = [j.fold.n("val") for j in jobs]
+        watched = [task.watch(j.fold) for j in jobs]
+        return cls(
+            train=train, n_val=n_val,
+            val=Rows([j.fold.x["val"] for j in jobs], device, train.sparse) if any(n_val) else None,
+            test=Rows([j.fold.x["test"] for j in jobs], device, train.sparse),
+            watched=watched,
+            watch=Rows([w[0] for w in watched], device, train.sparse) if all(w is not None for w in watched) else None,
+            targets={k: pad([j.fold.y["train"][k] for j in jobs], device, fill=task.pad.get(k, 0.0))
+                     for k in jobs[0].fold.y["train"]},
+            batch=batch, model_ids=torch.arange(len(jobs), device=device)[:, None])
 
-    return Batch(x=tr.take(rows), y={k: v[ar, rows] for k, v in Y.items()}, mask=mask, noise=noise)
+    def batch_of(self, rows: torch.Tensor, mask: torch.Tensor, counts: list[int], noise_gens) -> Batch:
+        """The batch of training rows `rows` (M, B) (`mask` the real ones, `counts` their number per model);
+        noise drawn from each model's own stream."""
+        M, B = rows.shape
+        device = rows.device
+
+        def noise(h: int) -> torch.Tensor:
+            """(M, B, h) standard normal, each model's real rows drawn from its own stream (as if alone)."""
+            out = torch.zeros(M, B, h)
+            for i, c in enumerate(counts):
+                if c:
+                    out[i, :c] = torch.randn((c, h), generator=noise_gens[i])
+            return out.to(device)
+
+        return Batch(x=self.train.take(rows), y={k: v[self.model_ids, rows] for k, v in self.targets.items()},
+                     mask=mask, noise=noise)
 
 
 @torch.no_grad()
-def _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, watch, rules, best, emit, diagnostic,
-                  n_train, bs):
+def _end_of_epoch(task: Task, method, jobs: Sequence[ModelJob], P: Params, data: _StackData, rules: list[str],
+                  best: dict[str, dict], *, epoch: int, steps: np.ndarray, sums: list[dict[str, float]], emit: Emit,
+                  diagnostic: bool) -> None:
+    """Validation record → every rule's running best (checkpoints), the `epoch` events (mean training terms),
+    the replay's `snapshot` and, with `diagnostic`, the test metrics as `diag` events."""
     M = len(jobs)
     recs = [{} for _ in range(M)]
-    if val is not None:
-        outs = _per_model(method.predict(P, val.all()[0]), n_val)
-        recs = [task.val_record(j.fold, o) if n_val[i] else {} for i, (j, o) in enumerate(zip(jobs, outs))]
+    if data.val is not None:
+        outs = _per_model(method.predict(P, data.val.all()[0]), data.n_val)
+        recs = [task.val_record(j.fold, o) if data.n_val[i] else {} for i, (j, o) in enumerate(zip(jobs, outs))]
     improved_primary = np.zeros(M, bool)
     for r in rules:
         b = best[r]
@@ -339,22 +369,22 @@ def _end_of_epoch(task, method, jobs, P, epoch, steps, sums, val, n_val, te, wat
             copy_models(P, b["params"], np.nonzero(imp)[0].tolist())
         if r == rules[0]:
             improved_primary = imp
-    n_batches = [max(1, math.ceil(n / bs)) for n in n_train]
+    n_batches = [max(1, math.ceil(n / data.batch)) for n in data.train.n]
     for i, j in enumerate(jobs):
         emit(E.make("epoch", j.tag, epoch=epoch, step=int(steps[i]), **recs[i],
                     **{f"train_{k}": v / n_batches[i] for k, v in sums[i].items()}, best=bool(improved_primary[i])))
-    if watch is not None:
-        preds = _per_model(method.predict(P, watch.all()[0]), watch.n)
+    if data.watch is not None:
+        preds = _per_model(method.predict(P, data.watch.all()[0]), data.watch.n)
         for i, j in enumerate(jobs):
             emit(E.make("snapshot", j.tag, epoch=epoch, pred=np.asarray(preds[i]).tolist()))
     if diagnostic:  # shown to the learner; no rule reads it
-        outs = _per_model(method.predict(P, te.all()[0]), te.n)
+        outs = _per_model(method.predict(P, data.test.all()[0]), data.test.n)
         for i, j in enumerate(jobs):
             emit(E.make("diag", j.tag, epoch=epoch, step=int(steps[i]), note=E.DIAG_NOTE,
                         **task.diag(j.fold, outs[i], j.cfg)))
 
 
-def constant_results(task: Task, jobs: Sequence[Job], emit: Emit = _noop) -> list[Result]:
+def constant_results(task: Task, jobs: Sequence[ModelJob], emit: Emit = _noop) -> list[Result]:
     """The constant predictors (ldl): no training, one row per fold."""
     out = []
     for j in jobs:
@@ -366,7 +396,7 @@ def constant_results(task: Task, jobs: Sequence[Job], emit: Emit = _noop) -> lis
     return out
 
 
-def execute(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit = _noop,
+def execute(task: Task, jobs: Sequence[ModelJob], *, device: torch.device, emit: Emit = _noop,
             stop: threading.Event | None = None, select: Sequence[str] = (S.DEFAULT,), diagnostic: bool = False,
             batched: bool = True, chunk_folds: int | None = None, step_events: bool = True, pace: float = 0.0,
             on_result: Callable[[Result], None] | None = None) -> list[Result]:
@@ -382,7 +412,7 @@ def execute(task: Task, jobs: Sequence[Job], *, device: torch.device, emit: Emit
 
     done(constant_results(task, [j for j in jobs if j.spec.constant], emit))
     trained = [j for j in jobs if not j.spec.constant]
-    stacks: dict[tuple, list[Job]] = {}
+    stacks: dict[tuple, list[ModelJob]] = {}
     for j in trained:
         stacks.setdefault(stack_key(j) if batched else (id(j),), []).append(j)
     for group in stacks.values():
@@ -407,7 +437,7 @@ def model_seed(run_seed: int, fold_id: int) -> int:
 
 
 def make_jobs(task: Task, folds: Sequence[Fold], dims: dict[str, int], methods: Sequence[str],
-              settings: dict[str, dict[str, Any]] | None, seed: int, tag: dict[str, Any] | None = None) -> list[Job]:
+              settings: dict[str, dict[str, Any]] | None, seed: int, tag: dict[str, Any] | None = None) -> list[ModelJob]:
     """Jobs for methods × folds. `settings` maps a method name (or its base name) to parameter overrides,
     type-checked here — before any training."""
     settings = settings or {}
@@ -416,6 +446,6 @@ def make_jobs(task: Task, folds: Sequence[Fold], dims: dict[str, int], methods: 
         spec = parse(name, task.name)
         cfg = spec.config(settings.get(spec.name, settings.get(spec.base)))
         for f in folds:
-            jobs.append(Job(spec, cfg, f, model_seed(seed, f.id), {**(tag or {}), "method": spec.name, "fold": f.id},
+            jobs.append(ModelJob(spec, cfg, f, model_seed(seed, f.id), {**(tag or {}), "method": spec.name, "fold": f.id},
                             dims))
     return jobs

@@ -118,7 +118,7 @@ def load_data(cfg: dict[str, Any]) -> Any:
     return get(cfg["task"]).load(cfg["dataset"], **(cfg["dataset_kw"] or {}))
 
 
-def plan(cfg: dict[str, Any], data: Any) -> tuple[Task, list[engine.Job]]:
+def plan(cfg: dict[str, Any], data: Any) -> tuple[Task, list[engine.ModelJob]]:
     """The jobs of a resolved run: methods × folds, or a study's grid × folds."""
     task = get(cfg["task"])
     if cfg["study"]:
@@ -128,7 +128,7 @@ def plan(cfg: dict[str, Any], data: Any) -> tuple[Task, list[engine.Job]]:
     return task, engine.make_jobs(task, folds, task.dims(data, opts), cfg["methods"], cfg["settings"], cfg["seed"])
 
 
-def execute(cfg: dict[str, Any], task: Task, jobs: list[engine.Job], *, emit: engine.Emit = engine._noop,
+def execute(cfg: dict[str, Any], task: Task, jobs: list[engine.ModelJob], *, emit: engine.Emit = engine._noop,
             stop: threading.Event | None = None,
             on_result: Callable[[engine.Result], None] | None = None) -> list[engine.Result]:
     return engine.execute(task, jobs, device=resolve_device(cfg["device"]), emit=emit, stop=stop,

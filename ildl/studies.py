@@ -91,7 +91,7 @@ def configs(st: Study, settings: dict[str, Any] | None = None) -> dict[str, dict
     return out
 
 
-def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.Job]:
+def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.ModelJob]:
     """Jobs for every (configuration, fold), plus the constant predictors (label-distribution studies)."""
     run = {**cfg, **st.run}
     grid = cfg.get("configs") or configs(st, cfg.get("settings"))
@@ -114,7 +114,7 @@ def plan(st: Study, task: Task, data: Any, cfg: dict[str, Any]) -> list[engine.J
         folds, dims = folds_for({**base_opts, **g["options"]})
         spec = parse(g["method"], task.name)
         for f in folds:
-            jobs.append(engine.Job(spec, g["settings"], f, engine.model_seed(cfg["seed"], f.id),
+            jobs.append(engine.ModelJob(spec, g["settings"], f, engine.model_seed(cfg["seed"], f.id),
                                    dict(study=st.name, config=c, method=spec.name, fold=f.id), dims))
     return jobs
 
