@@ -3,7 +3,7 @@ training (PC softmax) or train it to disentangle p_s (LADE). LADE, Hong et al., 
 import numpy as np
 import streamlit as st
 
-from ildl import longtail as LT
+from ildl import labelshift as LT
 from ildl import tasks, viz
 from ildl.methods.longtail import adjust
 from pages._ui import background as bg

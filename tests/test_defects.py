@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ildl import longtail as LT
+from ildl import labelshift as LT
 from ildl.tasks import get
 
 

@@ -115,7 +115,7 @@ def _key(r):
     ("amema", lambda: make_synthetic(n=240, d=8, n_labels=4, seed=4), dict(batch_size=16)),
     ("dildl", lambda: make_synthetic(n=240, d=8, n_labels=4, seed=4), dict(batch_size=16)),
     ("rda", lambda: make_synthetic(n=240, d=8, n_labels=4, seed=4), dict(batch_size=16)),
-    ("group-dir", lambda: __import__("ildl.groupdir", fromlist=["x"]).load_dir("synthetic-dir", n=300, seed=1), {}),
+    ("group-dir", lambda: __import__("ildl.regression", fromlist=["x"]).load_dir("synthetic-dir", n=300, seed=1), {}),
     ("lt", lambda: "synthetic-lt", {}),
 ])
 def test_every_study_stacked_equals_one_model_at_a_time(study, make, extra):

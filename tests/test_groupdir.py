@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 
 from helpers import rand, trainer
-from ildl import groupdir as GD
+from ildl import regression as GD
 from ildl.cli import main
 from ildl.tasks import get
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from helpers import batch, rand, trainer
-from ildl import longtail as LT
+from ildl import labelshift as LT
 from ildl.cli import main
 from ildl.methods.longtail import adjust
 

@@ -77,7 +77,7 @@ def test_lt_study_imbalance_takes_effect():
     acc = {R: np.mean([r["acc"] for r in rs if r["config"] == "ce" and r["test_prior"] == "uniform"])
            for R, rs in rows.items()}
     assert acc[5.0] != acc[200.0]
-    from ildl import longtail as LT
+    from ildl import labelshift as LT
 
     assert LT.load_lt("synthetic-lt", 5.0, 0).counts[-1] > LT.load_lt("synthetic-lt", 200.0, 0).counts[-1]
 

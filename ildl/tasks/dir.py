@@ -8,9 +8,17 @@ from sklearn.model_selection import KFold
 
 from ..config import Param
 from ..data import DataError
-from ..groupdir import dir_metrics, load_dir, targets_of
 from ..protocol import Scaler
-from ..regression import SYNTHETIC_DIR_PARAMS, group_edges, group_of, lds_weights, target_bins
+from ..regression import (
+    SYNTHETIC_DIR_PARAMS,
+    dir_metrics,
+    group_edges,
+    group_of,
+    lds_weights,
+    load_dir,
+    target_bins,
+    targets_of,
+)
 from .base import Fold, Task
 
 METRICS = ("mae", "gm", "mae_many", "mae_medium", "mae_few", "gm_many", "gm_medium", "gm_few", "group_acc")

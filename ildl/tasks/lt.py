@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import longtail as LT
+from .. import labelshift as LT
 from ..config import Param
 from .base import Fold, Task
 
