@@ -92,6 +92,10 @@ def parse_sets(items: Sequence[str] | None) -> dict[str, str]:
 
 
 # Training knobs shared by every method of a task (a method may override a default, never drop a knob).
+DEFAULT_TASK = "ldl"  # the task of a config that names none (every saved run before tasks existed)
+# the time columns of a result row: a model's share of its stack's wall time, the stack's size and wall time
+TIME_COLUMNS = ("seconds", "stack", "stack_seconds")
+
 COMMON: dict[str, tuple[Param, ...]] = {
     # ILDL (spec §3: hidden 100, 300 epochs, batch 50, lr 1e-3)
     "ldl": (

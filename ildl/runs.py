@@ -28,9 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import events as E
+from .config import DEFAULT_TASK, TIME_COLUMNS
 from .metrics import METRICS
-from .tasks import DEFAULT
-from .tasks.base import TIME_COLUMNS
 
 
 def default_root() -> Path:
@@ -195,7 +194,7 @@ class RunStore:
                 problem = self._rows(run_id)[1]
             cfg = cfg or {}
             out.append(dict(id=run_id, status="damaged" if problem else st.get("status", "unknown"),
-                            task=cfg.get("task", DEFAULT), dataset=cfg.get("dataset"), methods=cfg.get("methods"),
+                            task=cfg.get("task", DEFAULT_TASK), dataset=cfg.get("dataset"), methods=cfg.get("methods"),
                             study=cfg.get("study"), created=st.get("created"), error=st.get("error"),
                             owner=st.get("owner"), damaged=problem, config=cfg))
         return out

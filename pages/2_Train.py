@@ -10,9 +10,9 @@ from ildl.jobs import plan_and_check
 from ildl.methods import REGISTRY
 from ildl.runs import dumps
 from ildl.verdict import verdicts
+from pages._ui import adopt, diagnosis, regime, replay
 from pages._ui import background as bg
 from pages._ui import common as ui
-from pages._ui import diagnosis, regime, replay
 from pages._ui.live_chart import live_chart
 
 PAGE = "train"
@@ -23,7 +23,7 @@ s = ui.state()
 ss = st.session_state
 ss.setdefault("settings", {})
 ss.setdefault("train_nonce", 0)
-ui.adopt_run(PAGE)  # a run opened by link or from the list sets the controls below to its configuration
+adopt.adopt_run(PAGE)  # a run opened by link or from the list sets the controls below to its configuration
 reg = ui.registry()
 
 TASK_NAMES = list(tasks.TASKS)
@@ -132,7 +132,7 @@ def estimate(cfg: dict, dataset) -> tuple[str | None, str | None]:
     return cache[key]
 
 
-view = ui.run_view(s["run"]) if s.get("run") else None
+view = bg.run_view(s["run"]) if s.get("run") else None
 running = bg.is_live(view)
 off = ui.store_problem()
 planned, upload = None, None
@@ -259,4 +259,4 @@ if task == ui.SIDEBAR_TASK:
 
 # ---------------------------------------------------------------- saved runs
 with st.expander("Saved runs (kept on disk across refreshes and restarts)"):
-    ui.saved_runs(PAGE, "run", studies=False)
+    bg.saved_runs(PAGE, "run", studies=False)

@@ -7,6 +7,7 @@ import torch
 from ildl import viz
 from ildl.compare import run_titles
 from ildl.decouple import attenuation_curve, decouple, identity_terms
+from pages._ui import background as bg
 from pages._ui import common as ui
 from pages._ui import regime
 
@@ -81,7 +82,7 @@ with ui.friendly_errors("Decoupling"):
 
     # ------------------------------------------------------------ the prediction and the identity
     st.subheader("The identity, live")
-    runs = ui.finished_runs_for(ds)
+    runs = bg.finished_runs_for(ds)
     titles = run_titles(runs)
     run_opts = ["move the logits"] + [f"{titles[r['id']]} · {r['id']}" for r in runs]
     how = ui.control("select", "Prediction p", f"{PAGE}_pred_src", run_opts[0], options=run_opts,

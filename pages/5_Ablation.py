@@ -4,14 +4,14 @@ import streamlit as st
 from ildl import report, studies, viz
 from ildl.tasks import DEFAULT
 from ildl.tasks import get as get_task
+from pages._ui import adopt, diagnosis
 from pages._ui import background as bg
 from pages._ui import common as ui
-from pages._ui import diagnosis
 
 PAGE = "abl"
 st.set_page_config(page_title="Ablation · Imbalanced LDL lab", page_icon=":material/insights:", layout="wide")
 s = ui.state()
-ui.adopt_study(PAGE)  # a study opened by link or from the list sets the controls below to its configuration
+adopt.adopt_study(PAGE)  # a study opened by link or from the list sets the controls below to its configuration
 _study = st.session_state.get(f"{PAGE}_study") or st.query_params.get(f"{PAGE}_study") or "amema"
 ui.sidebar(PAGE, show=("dataset", "protocol") if studies.STUDIES.get(_study, studies.STUDIES["amema"]).task == ui.SIDEBAR_TASK
            else ())
@@ -47,7 +47,7 @@ chunk = ui.control("number", "folds per batch", f"{PAGE}_chunk", 2, container=c[
                         "more often, larger = faster overall")
 seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[3], min_value=0, max_value=10**6)
 
-view = ui.run_view(s["study_run"]) if s.get("study_run") else None
+view = bg.run_view(s["study_run"]) if s.get("study_run") else None
 if bg.buttons(PAGE, view, can_start=bool(folds)):
     common = dict(study=name, fold_ids=sorted(folds), seed=int(seed), chunk_folds=int(chunk),
                   settings={"*": {"epochs": int(epochs)}} if epochs else {})
@@ -112,4 +112,4 @@ else:
     st.info("Pick a study and press **Start**. On Movie the AMEMA study (40 models) takes about 6 s on 2 CPU cores.")
 
 with st.expander("Saved studies"):
-    ui.saved_runs(PAGE, "study_run", studies=True)
+    bg.saved_runs(PAGE, "study_run", studies=True)

@@ -9,6 +9,7 @@ from ildl import compare as CMP
 from ildl import report, viz
 from ildl.metrics import SIX
 from ildl.runs import rows_to_csv
+from pages._ui import background as bg
 from pages._ui import common as ui
 from pages._ui import diagnosis, paper_table
 
@@ -30,7 +31,7 @@ with ui.friendly_errors("Comparing runs"):
     if ds is None:
         st.stop()
     tables = paper_table.panel(PAGE, ds)  # the table runs are shown there, not as single runs
-    runs = [r for r in ui.finished_runs_for(ds) if not r.get("study") and r["id"] not in tables]
+    runs = [r for r in bg.finished_runs_for(ds) if not r.get("study") and r["id"] not in tables]
     if not runs:
         st.info(f"No finished runs on {ds.name} yet: train a few methods on the **Train** page (same folds), "
                 "then come back.")

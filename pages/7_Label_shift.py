@@ -30,7 +30,7 @@ def trained(dataset: str, imbalance: float, seed: int) -> dict[str, np.ndarray] 
                imbalance=imbalance, step_events=False)
     # started on the first view of a draw; a draw the reader left while it trained is stopped
     run_id = bg.session_run(PAGE, cfg, auto=True, replace=True, what="training this draw")
-    v = ui.run_view(run_id) if run_id else None
+    v = bg.run_view(run_id) if run_id else None
     if v is None:
         bg.forget(PAGE, cfg)
         return None

@@ -5,6 +5,7 @@ and option widgets; none of them branches on a task's name.
 """
 from __future__ import annotations
 
+from ..config import DEFAULT_TASK
 from ..methods import available
 from .base import Fold, Task
 from .dir import DIRTask
@@ -12,7 +13,7 @@ from .ldl import LDLTask, compensate
 from .lt import LTTask
 
 TASKS: dict[str, Task] = {t.name: t for t in (LDLTask(), DIRTask(), LTTask())}
-DEFAULT = LDLTask.name  # the task of a config that names none (every saved run before tasks existed)
+DEFAULT = DEFAULT_TASK  # the task of a config that names none (every saved run before tasks existed)
 
 
 def get(name: str) -> Task:

@@ -9,10 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import Param, resolve
-
-# seconds: the model's share of its stack's wall time (stack_seconds / stack); stack: the models trained together
-TIME_COLUMNS = ("seconds", "stack", "stack_seconds")
+from ..config import TIME_COLUMNS, Param, resolve
 
 
 @dataclass

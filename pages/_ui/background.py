@@ -93,14 +93,14 @@ def watch(run_id: str, body: Callable[[dict[str, Any]], None], *, every: float =
     the page reruns), and the whole page once when it ends (the timer goes, Start comes back). With `what` the
     status line comes first; with `errors` a failure is said above the body. Returns the first view (None
     when the run has gone or is damaged, said)."""
-    first = ui.run_view(run_id)
+    first = run_view(run_id)
     if first is None:
         return None
     live = is_live(first)
 
     @st.fragment(run_every=every if live else None)
     def show() -> None:
-        v = ui.run_view(run_id)
+        v = run_view(run_id)
         if v is None:
             return
         if live and not is_live(v):
@@ -151,4 +151,78 @@ def forget(slot: str, cfg: dict[str, Any]) -> None:
     _runs(slot).pop(dumps(cfg), None)
 
 
-__all__ = ["LIVE", "buttons", "forget", "is_live", "peek", "progress", "session_run", "stop", "submit", "watch"]
+def run_view(run_id: str) -> dict[str, Any] | None:
+    """A run's view (live or from disk) for a polling fragment; a message when it has gone or is damaged."""
+    try:
+        v = ui.registry().view(run_id)
+    except Exception as e:  # noqa: BLE001 — whatever is on disk, the page stays up
+        v = dict(id=run_id, status="damaged", error=f"{type(e).__name__}: {e}", config=None)
+    if v is None:
+        st.warning(f"Run {run_id} is not here any more.")
+    elif v["status"] == "damaged":
+        st.error(f"Run {run_id} is damaged ({v.get('error')}): it cannot be shown. Delete it under Saved runs.")
+        return None
+    return v
+
+
+def saved_runs(page: str, state_key: str, studies: bool) -> None:
+    """The saved-runs panel (Train: runs, Ablation: studies): open, download, delete. A damaged run is listed
+    with its reason and can be deleted; only the browser that started a run may delete it."""
+    from ildl.runs import dumps
+
+    s = ui.state()
+    reg = ui.registry()
+    runs = [r for r in reg.store.list() if bool(r.get("study")) == studies or r.get("damaged")]
+    if not runs:
+        st.caption("No studies yet." if studies else "No runs yet.")
+        return
+    from ildl.compare import run_titles
+
+    titles = run_titles(runs)
+    st.dataframe([{"run": titles[r["id"]], "status": r["status"], "dataset": r["dataset"],
+                   "study" if studies else "methods": r["study"] if studies else r["methods"],
+                   "id": r["id"], "problem": r.get("damaged") or ""} for r in runs], hide_index=True,
+                 height=min(300, 40 + 35 * len(runs)))
+    ids = [r["id"] for r in runs]
+    pick = st.selectbox("run", ids, index=ids.index(s[state_key]) if s.get(state_key) in ids else 0,
+                        key=f"{page}_pick", format_func=lambda rid: f"{titles.get(rid, rid)} · {rid}")
+    info = next(r for r in runs if r["id"] == pick)
+    c = st.columns(4)
+    if c[0].button("Open", key=f"{page}_open", disabled=bool(info.get("damaged"))):
+        s[state_key] = pick
+        ui.sync_url()
+        st.rerun()
+    if not info.get("damaged"):
+        c[1].download_button("results.csv", reg.store.results_csv(pick) or "no results yet\n",
+                             file_name=f"{pick}-results.csv", mime="text/csv", key=f"{page}_dl_csv")
+        c[2].download_button("config.json", dumps(reg.store.config(pick)), file_name=f"{pick}-config.json",
+                             mime="application/json", key=f"{page}_dl_cfg")
+    live_job = reg.get(pick)
+    allowed = reg.may_control(pick, ui.owner())
+    if c[3].button("Delete", key=f"{page}_delete", disabled=bool(live_job and live_job.running) or not allowed,
+                   help=None if allowed else "only the browser that started this run may delete it"):
+        if reg.delete(pick, ui.owner()) and s.get(state_key) == pick:
+            s[state_key] = None
+            ui.sync_url()
+        st.rerun()
+
+
+def finished_runs_for(ds) -> list[dict[str, Any]]:
+    """Finished runs trained on the current dataset (same name and generator settings), newest first."""
+    want = ui.run_config_base(ds)
+    store = ui.registry().store
+    out = []
+    for r in store.list():
+        if r["status"] not in ("done", "stopped") or r.get("damaged"):
+            continue
+        try:
+            cfg = store.config(r["id"])
+        except (OSError, ValueError):
+            continue
+        if cfg.get("dataset") == want["dataset"] and (cfg.get("dataset_kw") or {}) == (want.get("dataset_kw") or {}):
+            out.append(dict(r, config=cfg))
+    return out
+
+
+__all__ = ["LIVE", "buttons", "finished_runs_for", "forget", "is_live", "peek", "progress", "run_view", "saved_runs",
+           "session_run", "stop", "submit", "watch"]

@@ -15,7 +15,7 @@ def table_runs(ds) -> list[dict]:
     from ildl.methods import parse
 
     out = []
-    for r in ui.finished_runs_for(ds):
+    for r in bg.finished_runs_for(ds):
         cfg = r["config"]
         if not cfg.get("study") and sum(not parse(m).constant for m in cfg.get("methods") or []) > 1:
             out.append(r)
