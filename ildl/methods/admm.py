@@ -22,6 +22,7 @@ The defaults are the reference implementations' (PyLDL for LDLSF and LDL-LCLR, t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -29,6 +30,8 @@ import torch.nn as nn
 from ..config import Param
 from ..decouple import kl
 from ..solvers import LBFGS, RowSpan, project_simplex, shrink_columns, soft_threshold, svt
+from ..stack import Params
+from .base import Batch
 from .classic import Classic, max_iterations
 
 EPS_ABS, EPS_REL = 1e-4, 1e-3  # the primal-dual stopping rule of Boyd et al. (2011, §3.3.1), as in PyLDL
@@ -76,7 +79,7 @@ class LDLSF(_ADMM):
         Param("rho", "float", 1e-3, "ρ: ADMM penalty", 1e-8, 100.0, log=True),
     )
 
-    def iterate(self, P, b):
+    def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
         x, y, m, M, n, d, C, rho, r3, mf = self.fold(b)
         cnt = mf.sum(1)  # (M, 1)
         if getattr(self, "_st", None) is None:
@@ -124,7 +127,7 @@ class LDLSF(_ADMM):
         return {"loss": loss}
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return project_simplex(self.features(x) @ P["W"])
 
 
@@ -146,7 +149,7 @@ class LDLLCLR(_ADMM):
     )
     shape_keys = ("epochs", "clusters", "inner")  # the W step's iteration cap is a loop bound, shared by the stack
 
-    def iterate(self, P, b):
+    def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
         x, y, m, M, n, d, C, rho, r3, mf = self.fold(b)
         cnt = mf.sum(1)[:, 0]
         eye = torch.eye(C, dtype=torch.float64, device=x.device)
@@ -218,7 +221,7 @@ class LDLLCLR(_ADMM):
         return fg
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return torch.softmax(self.features(x) @ P["W"], -1)
 
 
@@ -273,7 +276,7 @@ class EDLLRL(_ADMM):
         return (0.5 * ((p - y) ** 2).flatten(1).sum(1) + self.col("lambda1", torch.float64) * (W ** 2).flatten(1).sum(1)
                 + self.col("lambda2", torch.float64) * nuc)
 
-    def iterate(self, P, b):
+    def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
         x, y, m = self.data(b)
         M, n, d = x.shape
         mf = m.to(torch.float64)[..., None]
@@ -316,5 +319,5 @@ class EDLLRL(_ADMM):
         return {"loss": upd["loss"] / cnt}
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return torch.softmax(self.features(x) @ P["W"], -1)

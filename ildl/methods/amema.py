@@ -20,6 +20,8 @@ unweighted ∇L (`grad_weighting`), and the momentum update after the parameter 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
@@ -27,7 +29,8 @@ from ..config import Param
 from ..decouple import EPS, binary_kl, decouple, kl, log_nondominant, recombine
 from ..nets import mlp, mlp_f
 from ..optim import SGD, Clip, Group, group
-from .base import Loss, Method
+from ..stack import Params
+from .base import Batch, Loss, Method
 
 MU_MAX = 0.999
 F64 = torch.float64  # EMAs and momenta accumulate over thousands of steps
@@ -66,14 +69,14 @@ class AMEMA(Method):
         d, h, C = self.dims["d"], self.cfg["hidden"], self.dims["C"]
         return nn.ModuleDict({"s": mlp(d, h, C), "ns": mlp(d, h, C)})
 
-    def init_state(self):
+    def init_state(self) -> dict[str, torch.Tensor]:
         mome = self.flag("mome")
         shared = self.col("shared_mu", F64)
         z = torch.zeros(self.M, dtype=F64, device=self.device)
         return dict(ema_s=z, ema_ns=z.clone(), mu_s=torch.where(mome, self.col("mu_s0", F64), shared),
                     mu_ns=torch.where(mome, self.col("mu_ns0", F64), shared))
 
-    def groups(self, P):
+    def groups(self, P: Params) -> list[Group]:
         def branch(prefix, mu):
             names = [n for n in P if n.startswith(prefix + ".")]
             return Group(names, SGD([P[n] for n in names], self.col("lr"), mu.float(), self.col("weight_decay")),
@@ -89,7 +92,7 @@ class AMEMA(Method):
         w_ns = torch.where(self.flag("weig"), b + (1 - b) * sig, torch.full_like(r, 0.5))
         return r, sig, 1 - w_ns, w_ns
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         d = decouple(b.y["y"], "renorm")
         # (M, B, C) each; under +la the dominant branch, whose argmax picks k̂, is trained on z_s + τ·log p_s
         z_s, z_ns = self.adjust(mlp_f(P, "s", b.x)), mlp_f(P, "ns", b.x)
@@ -108,11 +111,11 @@ class AMEMA(Method):
         return Loss(t, dict(state, ema_s=ema_s, ema_ns=ema_ns), aux={"delta": sig},
                     objective=torch.where(self.flag("grad_weighting", "weighted"), weighted, L_s + L_ns))
 
-    def before_step(self, groups, state):
+    def before_step(self, groups: list[Group], state: dict[str, torch.Tensor]) -> None:
         group(groups, "s").opt.momentum = state["mu_s"].float()  # each branch's heavy-ball momentum, per model
         group(groups, "ns").opt.momentum = state["mu_ns"].float()
 
-    def after_step(self, state, out, active):
+    def after_step(self, state: dict[str, torch.Tensor], out: Loss, active: torch.Tensor) -> dict[str, torch.Tensor]:
         """μ_ns += γδ, μ_s −= γδ within [0, μ_max], after the step (the logged μ is the one used)."""
         upd = active & self.flag("mome")
         g, hi = self.col("mu_step", F64) * out.aux["delta"], self.col("mu_max", F64)
@@ -121,7 +124,7 @@ class AMEMA(Method):
         return dict(state, mu_s=mu_s, mu_ns=mu_ns)
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         p_bar = torch.softmax(mlp_f(P, "s", x), -1)  # (M, n, C) dominant branch
         k = p_bar.argmax(-1)
         q = p_bar.gather(-1, k[..., None]).squeeze(-1)

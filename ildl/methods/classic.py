@@ -9,13 +9,15 @@ model that has met its stopping rule stops moving while the others go on.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
 from ..config import Param
+from ..optim import Group
 from ..solvers import kmeans
+from ..stack import Params
 from .base import Batch, Method
 
 FLOAT32_EPS = 1.1920928955078125e-07
@@ -40,12 +42,12 @@ class Classic(Method):
         self._data: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def activation_bytes(cls, cfg, dims) -> float:
+    def activation_bytes(cls, cfg: dict[str, Any], dims: dict[str, int]) -> float:
         """The whole fold at once, float64: features, targets, predictions and their gradients, ×3."""
         n, d, C = dims.get("n", 1), dims.get("d", 0) + 1, dims.get("C", 1)
         return 8.0 * 3 * n * (d + 4 * C)
 
-    def groups(self, P):
+    def groups(self, P: Params) -> list[Group]:
         return []  # no engine optimiser: `iterate` runs the solver
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

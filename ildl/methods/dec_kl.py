@@ -12,13 +12,16 @@ D̂ defaults to the renormalised variant (AMEMA eq. 3) so that the decoupled non
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
 from ..config import Param
 from ..decouple import VARIANTS, decoupled_kl
 from ..nets import mlp, mlp_f
-from .base import Loss, Method
+from ..stack import Params
+from .base import Batch, Loss, Method
 
 
 class DecoupledKL(Method):
@@ -35,11 +38,11 @@ class DecoupledKL(Method):
     def build(self) -> nn.Module:
         return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         z = self.adjust(mlp_f(P, "net", b.x))  # (M, B, C), + τ·log p_s under +la
         a = self.col("alpha")[:, None]  # (M, 1) per-model α
         return Loss({"loss": b.mean(decoupled_kl(b.y["y"], z, a, self.cfg["variant"]))}, state)
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return torch.softmax(mlp_f(P, "net", x), -1)

@@ -24,7 +24,8 @@ import torch
 from ..config import Param
 from ..decouple import VARIANTS, binary_kl, decouple, kl, log_nondominant
 from ..nets import LatentEncoder, gaussian_kl, latent_f, similarity_loss
-from ..stack import linear
+from ..stack import Params, linear
+from .base import Batch, Loss
 from .rda import LATENT_PARAMS, LatentLDL
 
 NAN = float("nan")
@@ -53,7 +54,7 @@ class DILDL(LatentLDL):
         return {"enc_dom": LatentEncoder(C, h),  # branch for the dominant one-hot D̄
                 "enc_nd": LatentEncoder(C, h)}  # branch for the non-dominant D̂
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         y = b.y["y"]
         a = self.col("alpha")
         dld, drda = self.flag("dld"), self.flag("drda")

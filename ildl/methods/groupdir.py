@@ -18,6 +18,8 @@ Targets are standardised on the training fold (the task undoes it for evaluation
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -25,8 +27,8 @@ import torch.nn.functional as F
 from ..config import Param
 from ..nets import encoder, encoder_f
 from ..regression import soft_label_table
-from ..stack import linear
-from .base import Loss, Method
+from ..stack import Params, linear
+from .base import Batch, Loss, Method
 
 NEG = -1e9  # exp(NEG − max) underflows to exactly 0 next to any real entry
 
@@ -78,7 +80,7 @@ class GroupDIR(Method):
     step_terms = ("loss", "grc", "mse", "cls")
 
     @classmethod
-    def activation_bytes(cls, cfg, dims):
+    def activation_bytes(cls, cfg: dict[str, Any], dims: dict[str, int]) -> float:
         """The ordinal contrastive loss keeps about a dozen (B, B) tensors per model (similarities, distances, the
         sort order and positions, the suffix sums, their gradients): ~100 bytes per pair, on top of the default."""
         return super().activation_bytes(cfg, dims) + 100.0 * cfg["batch_size"] ** 2 * cfg.get("contrastive", True)
@@ -95,7 +97,7 @@ class GroupDIR(Method):
         onehot = torch.eye(G, device=self.device).expand(self.M, G, G)
         return torch.where(self.flag("criterion", "soft").view(-1, 1, 1), soft, onehot)
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         g, y = b.y["g"], b.y["y"]  # (M, B) true groups, standardised targets
         z = encoder_f(P, "encoder", b.x)  # (M, B, h)
         logits, experts = linear(P, "classifier", z), linear(P, "experts", z)  # (M, B, G) each
@@ -113,7 +115,7 @@ class GroupDIR(Method):
         return Loss(t, state)
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         """Test-time routing: the expert of the *predicted* group → {y (M, n) standardised, g (M, n)}."""
         z = encoder_f(P, "encoder", x)
         g_hat = linear(P, "classifier", z).argmax(-1)
@@ -136,12 +138,12 @@ class Regression(Method):
         return nn.ModuleDict({"encoder": encoder(self.dims["d"], self.cfg["hidden"]),
                               "head": nn.Linear(self.cfg["hidden"], 1)})
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         y_hat = linear(P, "head", encoder_f(P, "encoder", b.x)).squeeze(-1)  # (M, B)
         e = torch.where(self.flag("loss", "l1").view(-1, 1), (y_hat - b.y["y"]).abs(), (y_hat - b.y["y"]) ** 2)
         w = torch.where(self.flag("lds").view(-1, 1), b.y["w"], torch.ones_like(e))
         return Loss({"loss": b.mean(e * w)}, state)
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return {"y": linear(P, "head", encoder_f(P, "encoder", x)).squeeze(-1)}

@@ -15,6 +15,7 @@ One classifier f: x (M, B, d) → logits (M, B, C); what differs is the training
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ import torch.nn.functional as F
 
 from ..config import Param
 from ..nets import mlp, mlp_f
-from .base import Loss, Method
+from ..stack import Params
+from .base import Batch, Loss, Method
 
 KINDS = ("ce", "pc", "la", "bs", "lade")
 
@@ -76,7 +78,7 @@ class LTClassifier(Method):
     def build(self) -> nn.Module:
         return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         f = mlp_f(P, "net", b.x)  # (M, B, C)
         prior = self.stat("prior")  # (M, C)
         zero = torch.zeros(self.M, device=self.device)
@@ -92,5 +94,5 @@ class LTClassifier(Method):
         return Loss(t, state)
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return mlp_f(P, "net", x)

@@ -14,12 +14,16 @@ autograd). One epoch is one L-BFGS iteration; a model stops at its tolerance and
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
 from ..config import Param
 from ..decouple import kl
 from ..solvers import LBFGS, barycenter_weights
+from ..stack import Params
+from .base import Batch
 from .classic import Classic, max_iterations
 
 
@@ -38,7 +42,7 @@ class _MaxEnt(Classic):
     def prepare(self, x, y, m) -> None:
         """Training-set quantities the objective needs (computed once)."""
 
-    def iterate(self, P, b):
+    def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
         x, y, m = self.data(b)
         if getattr(self, "_opt", None) is None:
             self.prepare(x, y, m)
@@ -53,7 +57,7 @@ class _MaxEnt(Classic):
         return self.features(x) @ P["W"]
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return torch.softmax(self.logits(P, x), -1)
 
 

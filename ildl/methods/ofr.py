@@ -7,13 +7,16 @@ ICCV 2017), class-balanced loss (Cui et al., CVPR 2019) and distribution-balance
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
 from ..config import Param
 from ..decouple import kl_terms
 from ..nets import mlp, mlp_f
-from .base import Loss, Method
+from ..stack import Params
+from .base import Batch, Loss, Method
 
 DB_KAPPA = 0.05  # prior-bias scale ν_c = κ · log(N/n_c − 1)
 DB_LAMBDA = 2.0  # negative-tolerant scale
@@ -84,7 +87,7 @@ class _OFR(Method):
     def build(self) -> nn.Module:
         return nn.ModuleDict({"net": mlp(self.dims["d"], self.cfg["hidden"], self.dims["C"])})
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         z = self.adjust(mlp_f(P, "net", b.x))  # (M, B, C), + τ·log p_s under +la
         per_model = lambda v: v.view(-1, 1, 1)  # noqa: E731 — (M,) → (M, 1, 1)
         t = ofr_terms(z, b.y["y"], self.stat("label_mass")[:, None, :], per_model(self.stat("n")),
@@ -94,7 +97,7 @@ class _OFR(Method):
         return Loss({"loss": b.mean(t)}, state)
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return torch.softmax(mlp_f(P, "net", x), -1)
 
 

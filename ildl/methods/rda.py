@@ -20,14 +20,16 @@ gradient clipping (`optim.Clip`, factor 5), and the loss divided by its own valu
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
 from ..config import Param
 from ..nets import LatentEncoder, gaussian_kl, kaiming_normal_, latent_f, similarity_loss
-from ..optim import Clip
-from ..stack import linear
-from .base import Loss, Method, adamw_groups
+from ..optim import Clip, Group
+from ..stack import Params, linear
+from .base import Batch, Loss, Method, adamw_groups
 from .ofr import ofr_terms
 
 # Training choices of the reference code, shared by RDA and DILDL (all switchable, see docs/methods.md).
@@ -68,7 +70,7 @@ class LatentLDL(Method):
         if self.cfg["init"] == "kaiming":
             kaiming_normal_(module)
 
-    def groups(self, P):
+    def groups(self, P: Params) -> list[Group]:
         return adamw_groups(self, P, amsgrad=True, bias_decay=self.col("bias_decay"),
                             clip=Clip(self.col("clip"), self.cfg["clip_rule"]))
 
@@ -105,7 +107,7 @@ class LatentLDL(Method):
                                                     total / total.detach().abs().clamp_min(1e-12), total))
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         return torch.softmax(linear(P, "dec", torch.relu(linear(P, "enc_x.lin", x))), -1)
 
 
@@ -121,7 +123,7 @@ class RDA(LatentLDL):
     ) + LATENT_PARAMS
     step_terms = ("loss", "pred", "recover", "target", "sim")
 
-    def loss(self, P, b, state):
+    def loss(self, P: Params, b: Batch, state: dict[str, torch.Tensor]) -> Loss:
         h, mu_x, lv_x, r_x, mu_y, lv_y, r_y = self.encode(P, b)
         t = {"pred": self.db(self.adjust(linear(P, "dec", torch.relu(h))), b.y["y"], self.col("gamma"), b)}  # eq. 4
         t.update(self.rda_alignment(P, b, mu_x, lv_x, r_x, r_y, mu_y, lv_y))

@@ -16,6 +16,7 @@ is not implemented (docs/methods.md).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -24,6 +25,8 @@ from ..config import Param
 from ..decouple import kl
 from ..optim import AdamW
 from ..solvers import centred_lstsq
+from ..stack import Params
+from .base import Batch
 from .classic import FLOAT32_EPS, Classic, max_iterations
 
 
@@ -65,7 +68,7 @@ class AdamLDLSCL(Classic):
         barrier = ((1.0 / P["codes"]) * mf[..., None]).flatten(1).sum(1) / (cnt * K)
         return fit, corr, barrier
 
-    def iterate(self, P, b):
+    def iterate(self, P: Params, b: Batch) -> dict[str, torch.Tensor]:
         x, y, m = self.data(b)
         if getattr(self, "_opt", None) is None:
             K = int(self.cfg["clusters"])
@@ -89,7 +92,7 @@ class AdamLDLSCL(Classic):
     step_terms = ("loss", "kl")
 
     @torch.no_grad()
-    def predict(self, P, x):
+    def predict(self, P: Params, x) -> Any:
         if getattr(self, "_pinv", None) is None:
             raise RuntimeError("adam-ldl-scl predicts after its first iteration (the test codes need the training ones)")
         x = self.features(x)
