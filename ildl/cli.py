@@ -21,7 +21,6 @@ from .runs import STUDY_COLUMNS, RunStore, dumps, rows_to_csv
 from .session import RunSession
 from .tasks import TASKS
 from .tasks import get as get_task
-from .verdict import verdicts
 
 
 class _Parser(argparse.ArgumentParser):
@@ -283,9 +282,12 @@ def _print_summary(rows: list[dict], task, dataset: str | None = None) -> None:
     mean, std = g.mean(), g.std(ddof=0).fillna(0.0)
     out = mean.round(4).astype(str) + " ±" + std.round(4).astype(str)
     print(out.to_string())
-    for block in task.summary(rows, dataset):
-        print(block)
-    for line in verdicts(rows, task.name):
+    if task.grouped_table:
+        t = report.table([r for r in rows if r.get("select") == rows[0].get("select")], dataset=dataset)
+        if not t.empty and t["group"].nunique() > 2:  # the papers' layout needs several groups
+            print("\nGrouped as the papers' Table 1 (published ILDL figures in brackets):")
+            print(report.markdown(t))
+    for line in report.verdicts(rows, task.name):
         print(line)
 
 
@@ -298,7 +300,7 @@ def _cmd_ablate(a: argparse.Namespace) -> int:
     cols = [*STUDY_COLUMNS, *task.columns]
     keep = [r for r in rows if a.with_constants or r["config"] not in task.constant_methods]
     Path(a.out).write_text(rows_to_csv(keep, cols), encoding="utf-8")
-    print(studies.markdown_table(studies.table(rows, a.study, a.dataset)))
+    print(report.study_markdown(report.study_table(rows, a.study, a.dataset)))
     print(f"{len(rows)} rows in {secs:.1f} s ({'stacked' if not a.sequential else 'model by model'})"
           + (f"; saved as run {run_id}" if run_id else "")
           + "; • / ◦: the full configuration is significantly better / worse (paired t-test, p < 0.05); "

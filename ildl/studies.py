@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import pandas as pd
 
-from . import engine, report
+from . import engine
 from . import metrics as Mx
 from .methods import parse
-from .tasks import TASKS, Task
+from .tasks import Task
 from .tasks import get as get_task
-from .verdict import reference_line
 
 
 @dataclass(frozen=True)
@@ -161,130 +159,3 @@ def mistakes_sentence(dist: dict[str, dict[int, np.ndarray]], G: int) -> str:
                  " Soft labels do not keep their mistakes closer than CE here." if diff < -0.02 else
                  " Soft labels and CE place their mistakes about equally far here.")
     return text
-
-
-def _is_method(name: str) -> bool:
-    try:
-        parse(name)
-        return True
-    except ValueError:
-        return False
-
-
-def label(row: dict[str, Any]) -> str:
-    """A row's configuration as tables show it: 'lade@uniform' when rows are split by test prior."""
-    return f"{row['config']}@{row['test_prior']}" if row.get("test_prior") else row["config"]
-
-
-def _reference(st: Study, config: str) -> str:
-    """The configuration a cell is t-tested against: the full method (under the same test prior for lt)."""
-    return f"{st.full}@{config.rpartition('@')[2]}" if st.run.get("test_priors") and "@" in config else st.full
-
-
-def table(rows: list[dict[str, Any]], name: str, dataset: str | None = None,
-          metrics: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
-    """The paper-style table: mean ± std per (config, metric) over finished folds, a paired t-test mark
-    against the full configuration (• full significantly better, ◦ significantly worse, p < alpha, on the
-    folds both have), and the published figures for the dataset where the papers give them.
-    Columns `<metric>` hold the text, `<metric>_mean` the number, `best_<metric>` whether it is the best."""
-    from scipy.stats import ttest_rel
-
-    st = get(name)
-    metrics = tuple(metrics or st.metrics)
-    lower = get_task(st.task).lower_is_better
-    constants = get_task(st.task).constant_methods
-    if not rows:
-        return pd.DataFrame()
-    df = pd.DataFrame([dict(r, config=label(r)) for r in rows])
-    priors = list(st.run.get("test_priors", []))
-    refs = [c for c in dict.fromkeys(df["config"]) if c not in st.configs and c not in constants and _is_method(c)]
-    rank = {c: i for i, c in enumerate((*st.configs, *constants, *refs))}
-
-    def key(c: str) -> tuple[int, int]:  # grouped by test prior (lt), then in the study's own order
-        base, _, prior = c.rpartition("@") if priors and "@" in c else (c, "", "")
-        return (priors.index(prior) if prior in priors else 0, rank.get(base, len(rank)))
-
-    order = sorted((c for c in set(df["config"]) if key(c)[1] < len(rank)), key=key)
-    out = []
-    for c in order:
-        g = df[df["config"] == c].set_index("fold")
-        r: dict[str, Any] = {"config": c + (" (oracle)" if c == "test_mean" else ""), "folds": len(g),
-                             "kind": "constant" if c in constants else "reference" if c in refs else "trained"}
-        ref = _reference(st, c)
-        full = df[df["config"] == ref].set_index("fold")
-        for m in metrics:
-            mark = ""
-            common = g.index.intersection(full.index)
-            if c != ref and c not in constants and len(common) >= 3:
-                a, b = full.loc[common, m].to_numpy(float), g.loc[common, m].to_numpy(float)
-                ok = ~(np.isnan(a) | np.isnan(b))
-                if ok.sum() >= 3 and np.std(a[ok] - b[ok]) > 0:
-                    p = ttest_rel(a[ok], b[ok]).pvalue
-                    if p < alpha:
-                        full_better = (a[ok].mean() < b[ok].mean()) == lower[m]
-                        mark = " •" if full_better else " ◦"
-            r[m] = f"{g[m].mean():.4f} ± {g[m].std(ddof=0):.4f}{mark}"
-            r[f"{m}_mean"] = float(g[m].mean())
-            pub = st.published.get(dataset or "", {}).get(c, {}).get(m)
-            if pub is None and c in refs:  # a reference method's own published figure (spec §3c, §6)
-                pub = report.PUBLISHED.get(dataset or "", {}).get(c, {}).get(m)
-            r[f"{m}_published"] = pub
-        out.append(r)
-    t = pd.DataFrame(out)
-    trained = t[t["kind"].isin(("trained", "reference")) | (t["config"] == "uniform") | (t["config"] == "train_mean")]
-    # the best is per test prior (accuracies under different priors are not comparable)
-    group = t["config"].map(lambda c: c.rpartition("@")[2] if priors and "@" in c else "")
-    for m in metrics:
-        t[f"best_{m}"] = False
-        for gname in group.unique():
-            sel = trained.index.intersection(t.index[group == gname])
-            col = t.loc[sel, f"{m}_mean"]
-            if col.notna().any():
-                best = col.min() if lower[m] else col.max()
-                t.loc[sel, f"best_{m}"] = t.loc[sel, f"{m}_mean"] == best
-        t[f"best_{m}"] &= t["config"] != "test_mean (oracle)"
-    return t
-
-
-def verdict(t: pd.DataFrame, name: str) -> list[str]:
-    """Plain sentences computed from a study table: where the full method is significantly better (•) or worse
-    (◦) than another configuration, and — for label distributions — which configurations beat the uniform
-    predictor at all."""
-    if t.empty:
-        return []
-    st = get(name)
-    metrics = [m for m in st.metrics if m in t]
-    out = []
-    trained = t[t["kind"] == "trained"]
-    out += report.mark_sentences(trained, metrics, f"The full configuration **{st.full}**", "over folds")
-    if not any(("•" in str(r[m]) or "◦" in str(r[m])) for _, r in trained.iterrows() for m in metrics):
-        out.append("No configuration differs significantly from the full one on any metric.")
-    uni = t[t["config"] == "uniform"]
-    if len(uni) and "chebyshev" in metrics:
-        out.append(reference_line({r["config"]: float(r["chebyshev_mean"]) for _, r in trained.iterrows()},
-                                  float(uni["chebyshev_mean"].iloc[0]), "Chebyshev", True))
-    return out
-
-
-def markdown_table(t: pd.DataFrame, metrics: Sequence[str] | None = None, published: bool = True) -> str:
-    """A markdown rendering of `table(...)`: best per column in bold, published figures in brackets."""
-    if t.empty:
-        return "_no finished folds yet_"
-    metrics = metrics or [c[:-5] for c in t.columns if c.endswith("_mean")]
-    lower = {m: v for t in TASKS.values() for m, v in t.lower_is_better.items()}
-    arrows = {m: "↓" if lower[m] else "↑" for m in metrics}
-    head = "| config | folds | " + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |"
-    lines = [head, "|" + "---|" * (len(metrics) + 2)]
-    for _, r in t.iterrows():
-        cells = []
-        for m in metrics:
-            v = r[m]
-            if r[f"best_{m}"]:
-                v = f"**{v}**"
-            pub = r.get(f"{m}_published")
-            if published and pub is not None and not (isinstance(pub, float) and np.isnan(pub)):
-                v += f" [{pub:.3f}]"
-            cells.append(v)
-        name = f"_{r['config']}_" if r["kind"] == "constant" else r["config"]
-        lines.append(f"| {name} | {r['folds']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -8,8 +8,8 @@ from ildl import tasks, viz
 from ildl.compare import describe, trained_method
 from ildl.jobs import plan_and_check
 from ildl.methods import REGISTRY
+from ildl.report import verdicts
 from ildl.runs import dumps
-from ildl.verdict import verdicts
 from pages._ui import adopt, diagnosis, regime, replay
 from pages._ui import background as bg
 from pages._ui import common as ui

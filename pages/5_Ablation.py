@@ -82,17 +82,17 @@ def live(v: dict) -> None:
         st.error(f"The study failed: {v['error']}")
     rows = v["rows"]
     stdy = studies.get(cfg["study"])
-    t = studies.table(rows, cfg["study"], cfg["dataset"])
-    st.markdown(studies.markdown_table(t))
+    t = report.study_table(rows, cfg["study"], cfg["dataset"])
+    st.markdown(report.study_markdown(t))
     if not t.empty:
         note = report.caution(t)
         if note:
             st.warning(note)
-        for line in studies.verdict(t, cfg["study"]):  # sentences computed from the table above
+        for line in report.study_verdict(t, cfg["study"]):  # sentences computed from the table above
             st.markdown(line)
         cols = st.columns(3)
         for i, m in enumerate(stdy.metrics):
-            ui.plot(cols[i % 3], viz.metric_bars(t, [dict(r, config=studies.label(r)) for r in rows], m,
+            ui.plot(cols[i % 3], viz.metric_bars(t, [dict(r, config=report.label(r)) for r in rows], m,
                                                      lower=get_task(stdy.task).lower_is_better[m]),
                                      key=f"{PAGE}_bar_{m}")
         if get_task(stdy.task).constant_methods:  # where each configuration's error comes from, beside the constants
@@ -100,7 +100,7 @@ def live(v: dict) -> None:
         d = st.columns(2)
         d[0].download_button("Table as LaTeX", report.latex(t, f"{stdy.title} on {cfg['dataset']}"),
                              file_name=f"{v['id']}-{cfg['study']}.tex", mime="text/x-tex", key=f"{PAGE}_tex")
-        d[1].download_button("Table as Markdown", studies.markdown_table(t), file_name=f"{v['id']}-{cfg['study']}.md",
+        d[1].download_button("Table as Markdown", report.study_markdown(t), file_name=f"{v['id']}-{cfg['study']}.md",
                              mime="text/markdown", key=f"{PAGE}_md")
         st.download_button("Download the rows (CSV)", reg.store.results_csv(v["id"]) or "",
                            file_name=f"{v['id']}-{cfg['study']}.csv", mime="text/csv", key=f"{PAGE}_csv")

@@ -12,7 +12,7 @@ import torch
 from scipy.optimize import minimize
 
 from helpers import ldl_stats
-from ildl import solvers
+from ildl import report, solvers
 from ildl.engine import Trainer
 from ildl.methods import REGISTRY, Batch
 from ildl.methods.admm import _DiagSoftmax
@@ -381,7 +381,7 @@ def test_cli_lists_the_classic_learners_with_papers_and_groups():
 
 
 def test_a_study_can_carry_reference_rows_beside_its_constants():
-    from ildl import runner, studies
+    from ildl import runner
 
     with pytest.raises(ValueError, match="studies only"):
         runner.resolve(dict(dataset="synthetic", methods=["ldl-kl"], references=["classic"]))
@@ -391,7 +391,7 @@ def test_a_study_can_carry_reference_rows_beside_its_constants():
     assert cfg["references"] == list(CLASSIC)  # the group expanded, the constant (already a row) dropped
     rows = runner.run(dict(study="amema", dataset="synthetic", dataset_kw=dict(n=200), fold_ids=[0],
                            references=["sa-bfgs", "ldlsf"], settings={"*": {"epochs": 2}}))
-    t = studies.table(rows, "amema", "synthetic")
+    t = report.study_table(rows, "amema", "synthetic")
     kinds = dict(zip(t["config"], t["kind"]))
     assert kinds["sa-bfgs"] == kinds["ldlsf"] == "reference" and kinds["uniform"] == "constant"
     assert list(t["config"])[-2:] == ["sa-bfgs", "ldlsf"]  # after the study's configurations and the constants

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ildl import events as E
-from ildl import runner, studies
+from ildl import report, runner, studies
 from ildl.data import make_synthetic
 from ildl.runner import run_experiment
 from ildl.stack import Rows
@@ -173,11 +173,11 @@ def test_study_rows_table_and_published_figures():
     rows = runner.run(dict(study="amema", dataset="synthetic", folds=5, settings={"*": {"epochs": 3}}), dataset=ds)
     trained = [r for r in rows if r["config"] in studies.STUDIES["amema"].configs]
     assert len(trained) == 4 * 5 and {r["study"] for r in rows} == {"amema"}
-    t = studies.table(rows, "amema", "Movie")
+    t = report.study_table(rows, "amema", "Movie")
     assert list(t["config"][:4]) == ["weig+mome", "weig", "mome", "none"]
     assert t.loc[t["config"] == "none", "chebyshev_published"].iloc[0] == 0.175  # spec §6
     assert t[[c for c in t.columns if c.startswith("best_")]].sum().tolist() == [1] * 6  # one best per column
-    md = studies.markdown_table(t)
+    md = report.study_markdown(t)
     assert md.count("**") >= 12 and "_uniform_" in md
     assert (t.loc[t["kind"] == "constant", "folds"] == 5).all()  # each fold once, not once per configuration
 

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT
 from ildl import lessons
 from ildl.data import load
+from ildl.report import explain
 from ildl.runner import run, run_experiment
-from ildl.verdict import explain
 
 
 def _page(name: str, **qp) -> AppTest:

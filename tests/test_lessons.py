@@ -11,8 +11,8 @@ from ildl import metrics as M
 from ildl.data import SYNTHETIC_PRESETS, make_synthetic
 from ildl.decouple import identity_terms
 from ildl.methods import available, parse
+from ildl.report import explain
 from ildl.runner import run_experiment
-from ildl.verdict import explain
 from tests.helpers import batch, ldl_stats, trainer
 
 

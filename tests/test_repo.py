@@ -54,7 +54,7 @@ def test_the_library_has_no_import_cycle_and_no_lazy_import_of_itself():
             for t in targets:
                 while t and t not in mods:
                     t = t.rpartition(".")[0]
-                if t and t != m and not (p.name == "__init__.py" and t.startswith(m + ".")):
+                if t and t != m:
                     hits.add(t)
             if hits:
                 assert node in tree.body, f"{m} imports {sorted(hits)} inside a function (line {node.lineno})"

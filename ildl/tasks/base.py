@@ -49,11 +49,12 @@ class Task:
     blurb: ClassVar[str] = ""  # one paragraph for the pages: the papers and how the task is evaluated
     default_method: ClassVar[str] = ""
     outputs: ClassVar[str]  # what its methods' `predict` returns: distribution | regression | logits
-    reference: ClassVar[str]  # the row a verdict measures every method against (`ildl.verdict`)
+    reference: ClassVar[str]  # the row a verdict measures every method against (`ildl.report.compare`)
     constant_methods: ClassVar[tuple[str, ...]] = ()  # predictors with nothing to train, beside every study
     run_fields: ClassVar[tuple[str, ...]] = ()  # run-level fields only this task reads (checked in `check_run`)
     load_options: ClassVar[tuple[str, ...]] = ()  # keyword arguments `load` takes for a file (ldl: label_columns)
     dataset_params: ClassVar[dict[str, tuple[Param, ...]]] = {}  # a generator's knobs, by dataset name
+    grouped_table: ClassVar[bool] = False  # whether a run's results also print grouped as the papers' tables
     prior_corrections: ClassVar[tuple[str, ...]] = ()  # name suffixes that correct a method's label prior
     method_groups: ClassVar[dict[str, str]] = {}  # words that stand for several methods (ldl: classic, ildl, …)
 
@@ -112,10 +113,6 @@ class Task:
         return []
 
     # -- reporting ---------------------------------------------------------------------
-    def summary(self, rows: list[dict[str, Any]], dataset: str | None = None) -> list[str]:
-        """Extra text blocks a finished run prints after its table (ldl: the papers' grouped Table 1)."""
-        return []
-
     def catalogue(self) -> list[str]:
         """Lines describing the datasets this task offers (`python -m ildl datasets`)."""
         return ["  " + ", ".join(self.datasets)]

@@ -7,7 +7,6 @@ import numpy as np
 
 from .. import data as D
 from .. import metrics as M
-from .. import report
 from .. import selection as S
 from ..config import Param
 from ..methods import GROUPS, expand
@@ -42,6 +41,7 @@ class LDLTask(Task):
     load_options = ("label_columns", "normalize")
     dataset_params = {"synthetic": D.SYNTHETIC_PARAMS}
     method_groups = GROUPS
+    grouped_table = True  # results print as the papers' Table 1: constants, classic learners, baselines, ILDL
     prior_corrections = ("la", "pc", "shrink")  # `+la`, `+pc`, `+shrink` (spec §3, §3b)
     blurb = ("Label distributions under the ILDL protocol: imbalanced training folds, untouched test folds; the "
              "uniform, training-mean and (oracle) test-mean predictors frame every result.")
@@ -121,12 +121,6 @@ class LDLTask(Task):
             rows.append(dict(method=name, fold=fold.id, select="-", **M.evaluate(y_te, p, fold.ctx["head"]),
                              **_tops(p, fold), seconds=0.0, _pred=p))
         return rows
-
-    def summary(self, rows: list[dict[str, Any]], dataset: str | None = None) -> list[str]:
-        t = report.table([r for r in rows if r.get("select") == rows[0].get("select")], dataset=dataset) if rows else None
-        if t is None or t.empty or t["group"].nunique() <= 2:  # the papers' layout needs several groups
-            return []
-        return ["\nGrouped as the papers' Table 1 (published ILDL figures in brackets):", report.markdown(t)]
 
     def catalogue(self) -> list[str]:
         out = [f"{'name':<12} {'n':>6} {'d':>6} {'labels':>6}  {'ILDL a,b,c,d':<16} source"]

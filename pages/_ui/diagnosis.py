@@ -1,5 +1,5 @@
 """Where an LDL result's error comes from (spec §3b), for the Train, Compare and Ablation pages: the decomposition
-table, its stacked bar chart, the sentences `ildl.verdict.explain` computes, and the error by d_k bin."""
+table, its stacked bar chart, the sentences `ildl.report.explain` computes, and the error by d_k bin."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +8,7 @@ import streamlit as st
 
 from ildl import viz
 from ildl.compare import dk_profile
-from ildl.verdict import explain
+from ildl.report import explain
 from pages._ui import common as ui
 
 

@@ -76,7 +76,7 @@ def _live(rid: str, dataset: str, report) -> None:
                  and all(r[f"{m}_mean"] >= float(t.loc[t["config"] == "uniform", f"{m}_mean"].iloc[0])
                          for m in ("chebyshev", "kl") if f"{m}_mean" in t)]
         if worse:
-            from ildl.verdict import explain
+            from ildl.report import explain
 
             why = [ln for ln in explain(rows) if any(f"**{m}**" in ln for m in worse)]
             st.warning(f"Worse than the uniform predictor on Chebyshev and KL: {', '.join(worse)}. Why, from the "
