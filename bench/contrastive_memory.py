@@ -13,20 +13,7 @@ import sys
 CHILD = r"""
 import json, resource, sys, time
 import torch
-import torch.nn.functional as F
-from ildl.methods.groupdir import group_contrastive
-
-def direct(z, g, t, mask):
-    M, B, _ = z.shape
-    zn = F.normalize(z, dim=-1)
-    logits = zn @ zn.transpose(-1, -2) / t.view(-1, 1, 1)
-    d = (g[:, :, None] - g[:, None, :]).abs()
-    real = mask.bool()
-    other = ~torch.eye(B, dtype=torch.bool)[None] & real[:, None, :]
-    neg = (d[:, :, None, :] >= d[:, :, :, None]) & other[:, :, None, :]
-    denom = torch.logsumexp(logits[:, :, None, :].expand(M, B, B, B).masked_fill(~neg, -1e9), dim=-1)
-    pair = other & real[:, :, None]
-    return ((denom - logits).masked_fill(~pair, 0.0)).sum((1, 2)) / pair.sum((1, 2)).clamp_min(1)
+from ildl.methods.groupdir import group_contrastive, group_contrastive_direct as direct
 
 form, B = sys.argv[1], int(sys.argv[2])
 torch.manual_seed(0)

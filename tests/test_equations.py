@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from helpers import batch, dist, lin, rand, trainer
 from ildl.decouple import decouple
-from ildl.methods.groupdir import group_contrastive
+from ildl.methods.groupdir import group_contrastive, group_contrastive_direct
 from ildl.methods.longtail import lade_regulariser
 from ildl.methods.ofr import ofr_loss
 
@@ -321,21 +321,6 @@ def test_study_table_marks_on_a_constructed_example():
     assert tu.loc["none", "cosine"].endswith("◦") and tu.loc["weig", "cosine"].endswith("•")
 
 
-def _contrastive_direct(z, g, t, mask):
-    """The definition with its (M, B, B, B) mask: for each anchor i and positive j, the denominator over the real
-    k ≠ i with d(i, k) ≥ d(i, j)."""
-    M, B, _ = z.shape
-    zn = F.normalize(z, dim=-1)
-    logits = zn @ zn.transpose(-1, -2) / t.view(-1, 1, 1)
-    d = (g[:, :, None] - g[:, None, :]).abs()
-    real = mask.bool()
-    other = ~torch.eye(B, dtype=torch.bool)[None] & real[:, None, :]
-    neg = (d[:, :, None, :] >= d[:, :, :, None]) & other[:, :, None, :]
-    denom = torch.logsumexp(logits[:, :, None, :].expand(M, B, B, B).masked_fill(~neg, -1e9), dim=-1)
-    pair = other & real[:, :, None]
-    return ((denom - logits).masked_fill(~pair, 0.0)).sum((1, 2)) / pair.sum((1, 2)).clamp_min(1)
-
-
 def test_group_contrastive_equals_its_direct_form_with_ties_padding_and_gradients():
     """The sorted suffix form (O(B²) memory) against the definition: many ties in group distance, padded rows,
     three models with their own temperatures; values and gradients."""
@@ -347,7 +332,7 @@ def test_group_contrastive_equals_its_direct_form_with_ties_padding_and_gradient
     mask[1, 17:] = False
     mask[2, 3:] = False
     t = torch.tensor([0.5, 2.5, 1.0], dtype=torch.float64)
-    got, want = group_contrastive(z, g, t, mask), _contrastive_direct(z, g, t, mask)
+    got, want = group_contrastive(z, g, t, mask), group_contrastive_direct(z, g, t, mask)
     assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
     (gz,) = torch.autograd.grad(got.sum(), z)
     (wz,) = torch.autograd.grad(want.sum(), z)

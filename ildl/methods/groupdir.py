@@ -60,6 +60,22 @@ def group_contrastive(z: torch.Tensor, g: torch.Tensor, t: torch.Tensor, mask: t
     return nll.sum((1, 2)) / pair.sum((1, 2)).clamp_min(1)
 
 
+def group_contrastive_direct(z: torch.Tensor, g: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The definition of `group_contrastive`, with its (M, B, B, B) mask: for each anchor i and positive j the
+    denominator over the real k ≠ i with d(i, k) ≥ d(i, j). O(B³) memory — the reference the sorted form is
+    checked against (tests/test_equations.py, bench/contrastive_memory.py), not for training."""
+    M, B, _ = z.shape
+    zn = F.normalize(z, dim=-1)
+    logits = zn @ zn.transpose(-1, -2) / t.view(-1, 1, 1)
+    d = (g[:, :, None] - g[:, None, :]).abs()
+    real = mask.bool()
+    other = ~torch.eye(B, dtype=torch.bool, device=z.device)[None] & real[:, None, :]
+    neg = (d[:, :, None, :] >= d[:, :, :, None]) & other[:, :, None, :]
+    denom = torch.logsumexp(logits[:, :, None, :].expand(M, B, B, B).masked_fill(~neg, NEG), dim=-1)
+    pair = other & real[:, :, None]
+    return ((denom - logits).masked_fill(~pair, 0.0)).sum((1, 2)) / pair.sum((1, 2)).clamp_min(1)
+
+
 class GroupDIR(Method):
     name = "group-dir"
     task = "dir"
