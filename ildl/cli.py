@@ -7,6 +7,7 @@ opens in the app's Compare page; `--no-save` skips that.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -371,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"datasets": _cmd_datasets, "methods": _cmd_methods, "run": _cmd_run, "ablate": _cmd_ablate,
                 "table": _cmd_table}[a.cmd](a)
+    except BrokenPipeError:  # the reader went away (`… | head`): not an error of ours, and nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (D.DataError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -69,3 +69,18 @@ def test_a_stacked_row_says_its_stack_and_the_stack_s_wall_time(tmp_path):
     assert {r["stack"] for r in rows} == {"2"}  # each method's two folds train as one stack
     for r in rows:
         assert float(r["seconds"]) * 2 == pytest.approx(float(r["stack_seconds"]), rel=1e-9)
+
+
+def test_a_reader_that_goes_away_is_not_an_error():
+    """`python -m ildl methods | head -1`: the closed pipe ends the command quietly."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    p = subprocess.Popen([sys.executable, "-m", "ildl", "methods"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(60) in (0, 141) and "error" not in err.lower() and "Traceback" not in err

@@ -300,7 +300,8 @@ def test_lade_regulariser_hand_computed_with_and_without_masking():
 
 # ------------------------------------------------------------------------------------------ study marks
 def test_study_table_marks_on_a_constructed_example():
-    from ildl.studies import markdown_table, table
+    from ildl.report import study_markdown as markdown_table
+    from ildl.report import study_table as table
 
     rows = []
     for f in range(5):
