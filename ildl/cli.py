@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         for t in TASKS.values():  # each task's options, from their one declaration (ildl/tasks)
             for p in t.options:
                 kind = {"int": int, "float": float}.get(p.kind, str)
-                a.add_argument(f"--{p.name}", type=kind, choices=list(p.choices) or None,
+                a.add_argument(f"--{p.name.replace('_', '-')}", dest=p.name, type=kind, choices=list(p.choices) or None,
                                help=f"{t.name}: {p.help} (default {p.default})")
         a.add_argument("--thresholds", help="ldl, ILDL filter a,b,c,d (built in for the papers' benchmarks)")
         a.add_argument("--test-prior", action="append", dest="test_priors", metavar="PRIOR",

@@ -71,6 +71,7 @@ c = st.columns([2, 1, 1, 1, 1, 1] if T.prior_corrections else [2, 1, 1])
 folds = ui.control("multiselect", f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", f"{PAGE}_folds_{task}",
                    [0], container=c[0], cast=int, options=list(range(T.default_folds)))
 pc = la = shrink_ = False
+shrink_form = "linear"
 if T.prior_corrections:  # the label-prior corrections of spec §3, §3b (docs/methods.md)
     la = ui.control("toggle", "+la", f"{PAGE}_la", False, container=c[1],
                     help="logit-adjusted training: the loss sees z + τ·log p_s, the prediction is aimed at a "
@@ -78,8 +79,13 @@ if T.prior_corrections:  # the label-prior corrections of spec §3, §3b (docs/m
     pc = ui.control("toggle", "+pc", f"{PAGE}_pc", False, container=c[2], disabled=la,
                     help="post-compensation: shift the predictions by log p_t − log p_s (p_t uniform) at test time")
     shrink_ = ui.control("toggle", "+shrink", f"{PAGE}_shrink", False, container=c[3],
-                         help="shrink the prediction toward the uniform prior, (1 − λ)p + λ/C, with λ chosen on the "
-                              "label-balanced validation KL")
+                         help="shrink the prediction toward the uniform prior, (1 − λ)p + λ/C (or log-linear), with λ "
+                              "chosen on the label-balanced validation KL")
+    if shrink_:
+        shrink_form = ui.control("select", "shrink form", f"{PAGE}_shrink_form", "linear", container=c[3],
+                                 options=["linear", "log"],
+                                 help="linear (1 − λ)p + λ/C, or log-linear p^(1−λ)(1/C)^λ renormalised; linear is "
+                                      "the default, chosen on the generator (bench/shrink_forms.py)")
     pc = pc and not la
 seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[-2], min_value=0, max_value=10**6)
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
@@ -113,8 +119,9 @@ def planned_config():
             return None, None
         name = method + ("+la" if la else "") + ("+pc" if pc else "") + ("+shrink" if shrink_ else "")
         vals = {**values, "la_tau": values.get("la_tau") or 1.0} if la else values
+        form = {"shrink_form": shrink_form} if shrink_ and shrink_form != "linear" else {}
         return dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: vals},
-                    **common), (ds if s["dataset"] == ui.UPLOAD else None)
+                    **form, **common), (ds if s["dataset"] == ui.UPLOAD else None)
     return dict(task_cfg, methods=[method], settings={method: values}, **common), None
 
 

@@ -149,6 +149,22 @@ def test_prior_corrections_hand_computed():
     assert prior.choose_lambda(far[:0], y[:0], ps) == 1.0  # nothing to confirm it: the target prior
 
 
+def test_log_linear_shrinkage_hand_computed():
+    """p_λ ∝ p^(1−λ)·p_t^λ (spec §3b): λ = 0 keeps p, λ = 1 gives p_t, λ = ½ of (0.9, 0.1) toward uniform is
+    ∝ (√0.9, √0.1) = (0.75, 0.25); chosen on validation like the linear form."""
+    p = np.array([[0.9, 0.1]])
+    assert prior.shrink(p, 0.0, form="log")[0].tolist() == pytest.approx([0.9, 0.1])
+    assert prior.shrink(p, 1.0, form="log")[0].tolist() == pytest.approx([0.5, 0.5])
+    assert prior.shrink(p, 0.5, form="log")[0].tolist() == pytest.approx([0.75, 0.25])
+    q = prior.shrink(p, 0.5, np.array([0.2, 0.8]), form="log")[0]
+    assert q.tolist() == pytest.approx([0.6, 0.4])  # √(0.9·0.2) : √(0.1·0.8)
+    rng = np.random.default_rng(0)
+    y = rng.dirichlet(np.ones(3), 40)
+    assert prior.choose_lambda(y, y, y.mean(0), form="log") == 0.0
+    with pytest.raises(ValueError, match="linear"):
+        prior.shrink(p, 0.5, form="geometric")
+
+
 def test_signal_knob():
     a, b = make_synthetic(), make_synthetic(signal=1.0)
     assert np.array_equal(a.X, b.X) and np.array_equal(a.Y, b.Y)
@@ -203,3 +219,34 @@ def test_explain_names_the_prior_and_the_fix():
     assert "label 0 where the test folds centre on label 2" in text
     assert "loses to uniform by 0.200 KL (+0.050 on the dominant degree, +0.150 on the non-dominant shape)" in text
     assert "**amema+la** removes 67% of the prior gap" in text
+
+
+def test_the_shrinkage_form_is_a_run_option_that_reaches_the_evaluation(tmp_path):
+    """`shrink_form` (CLI `--shrink-form`) is resolved with the task's options, travels in the fold and decides
+    the +shrink prediction: over-confident predictions get a λ strictly inside (0, 1) under both forms, and each
+    row is the named form at its λ."""
+    from ildl import cli, runner
+    from ildl.data import make_synthetic
+    from ildl.metrics import kl_rows
+    from ildl.tasks import get
+
+    base = dict(dataset="synthetic", methods=["ldl-kl+shrink"], folds=5)
+    assert runner.resolve(base)["shrink_form"] == "linear"
+    with pytest.raises(ValueError):
+        runner.resolve(dict(base, shrink_form="geometric"))
+    task, data = get("ldl"), make_synthetic(n=400, d=6, seed=3)
+    got = {}
+    for form in ("linear", "log"):
+        cfg = runner.resolve(dict(base, shrink_form=form))
+        fold = task.folds(data, cfg, {p.name: cfg[p.name] for p in task.options})[0]
+        sharp = [0.5 * y + 0.5 * np.eye(data.n_labels)[y.argmax(1)] for y in (fold.ctx["y_test"], fold.ctx["y_val"])]
+        row = task.evaluate(fold, sharp[0], {"la_tau": 0.0}, shrink_to=True, val=sharp[1])[0]
+        lam = row["shrink_lambda"]
+        assert 0 < lam < 1
+        want = prior.shrink(sharp[0], lam, None, form)
+        assert row["kl"] == pytest.approx(float(np.mean(kl_rows(fold.ctx["y_test"], want))), rel=1e-9)
+        got[form] = row["kl"]
+    assert got["linear"] != pytest.approx(got["log"], rel=1e-6)
+    out = tmp_path / "r.csv"
+    assert cli.main(["run", "--dataset", "synthetic", "--method", "ldl-kl+shrink", "--only-folds", "0", "--epochs", "2",
+                     "--shrink-form", "log", "--out", str(out), "--quiet", "--no-save"]) == 0

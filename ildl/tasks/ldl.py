@@ -10,7 +10,7 @@ from .. import metrics as M
 from .. import selection as S
 from ..config import Param
 from ..methods import GROUPS, expand
-from ..prior import choose_lambda, compensate, la_target, shrink
+from ..prior import FORMS, choose_lambda, compensate, la_target, shrink
 from ..protocol import Scaler, make_protocol
 from .base import Fold, Task
 
@@ -50,6 +50,8 @@ class LDLTask(Task):
               "kfold: plain shuffled K-fold", choices=("ildl", "kfold")),
         Param("scaling", "choice", "minmax", "feature scaling, fitted on each training part only",
               choices=("minmax", "standard", "none")),
+        Param("shrink_form", "choice", "linear", "+shrink toward the target prior: linear (1 − λ)·p + λ·p_t or log "
+              "p^(1−λ)·p_t^λ (spec §3b)", choices=FORMS),
     )
 
     def expand(self, names: list[str]) -> list[str]:
@@ -85,7 +87,8 @@ class LDLTask(Task):
                 y={"train": {"y": data.Y[sp.train]}, "val": {"y": data.Y[sp.val]}, "test": {"y": data.Y[sp.test]}},
                 stats=dict(label_mass=y_tr.sum(0), prior=y_tr.mean(0), n=float(len(y_tr))),
                 ctx=dict(head=proto.head, test_idx=sp.test, y_kept=data.Y[sp.kept], y_val=data.Y[sp.val],
-                         y_test=data.Y[sp.test], pc_target=run.get("pc_target"))))
+                         y_test=data.Y[sp.test], pc_target=run.get("pc_target"),
+                         shrink_form=options.get("shrink_form", "linear"))))
         return out
 
     def val_record(self, fold: Fold, out: np.ndarray) -> dict[str, float]:
@@ -108,9 +111,10 @@ class LDLTask(Task):
 
         p, extra = correct(out), {}
         if shrink_to:
+            form = fold.ctx.get("shrink_form", "linear")
             lam = choose_lambda(correct(val) if val is not None else np.zeros((0, out.shape[1])),
-                                fold.ctx["y_val"], fold.stats["prior"], p_t)
-            p, extra = shrink(p, lam, p_t), {"shrink_lambda": lam}
+                                fold.ctx["y_val"], fold.stats["prior"], p_t, form=form)
+            p, extra = shrink(p, lam, p_t, form), {"shrink_lambda": lam}
         return [dict(M.evaluate(fold.ctx["y_test"], p, fold.ctx["head"]), **extra, **_tops(p, fold), _pred=p)]
 
     def constants(self, fold: Fold) -> list[dict[str, Any]]:

@@ -72,6 +72,7 @@ def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
     ss[f"{page}_pace"] = float(cfg.get("pace") or 0.0)
     if task == SIDEBAR_TASK:
         ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
+        ss[f"{page}_shrink_form"] = cfg.get("shrink_form", "linear")
         if cfg.get("select"):
             ss[f"{page}_select"] = cfg["select"][0]
 
