@@ -167,7 +167,7 @@ class Job:
         try:
             slot = self._wait_for_slot()
             if not slot:
-                self.session.stopped_before_start()
+                self.session.end("stopped")  # stopped while queued: it never trained
                 return
             self.session.execute(self.task, self.plan, stop=self.stop_event)
         finally:

@@ -90,10 +90,6 @@ class RunSession:
                     epochs_done=self.epochs_done, total_epochs=self.total_epochs,
                     **({"estimate": self.estimate} if self.estimate else {}))
 
-    @property
-    def path(self):
-        return self._writer.path if self._writer is not None else None
-
     # -- the worker's side ---------------------------------------------------------------
     def event(self, ev: dict[str, Any]) -> None:
         ev["t"] = round(time.time() - (self.started or time.time()), 4)
@@ -158,7 +154,3 @@ class RunSession:
             final, error = "failed", disk_error(failed[0]) + " (while saving the finished run)"
         self.error, self.status = error, final
         return final
-
-    def stopped_before_start(self) -> str:
-        """A queued run that was stopped before it trained."""
-        return self.end("stopped")

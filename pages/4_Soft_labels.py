@@ -142,11 +142,7 @@ with ui.friendly_errors("Soft labels"):
                "and 25 (30 epochs each) — in the background, with a progress bar; the page stays usable. The full "
                "5-fold comparison: the Ablation page (study group-dir) or `python -m ildl ablate --study group-dir`.")
     cfg = comparison_config("FG-Net" if src == "FG-Net ages" else "synthetic-dir", kw if src != "FG-Net ages" else {})
-    slot = dict(slot=PAGE, cfg=cfg, url_key="soft_run", what="the comparison")
-    busy = bg.is_live(bg.peek(bg.session_run(**slot)))
-    start = st.button("Train the three group classifiers", key=f"{PAGE}_train", disabled=ui.store_problem() or busy)
-    run_id = bg.session_run(**slot, start=start and not busy)  # a click queued before the button went grey: nothing
-    if start and bg.is_live(bg.peek(run_id)):
-        st.rerun()  # redraw at once with the button disabled
+    run_id = bg.start_button("Train the three group classifiers", f"{PAGE}_train", PAGE, cfg, url_key="soft_run",
+                             what="the comparison")
     if run_id:
         comparison(run_id, G)

@@ -146,6 +146,17 @@ def session_run(slot: str, cfg: dict[str, Any], *, start: bool = False, auto: bo
     return rid
 
 
+def start_button(label: str, key: str, slot: str, cfg: dict[str, Any], **kw: Any) -> str | None:
+    """A button that starts this session's run for `cfg` (`session_run`), off while that run trains; a click
+    that starts one redraws the page at once (the button greyed). Returns the run id on view, if any."""
+    busy = is_live(peek(session_run(slot, cfg, **kw)))
+    start = st.button(label, key=key, disabled=busy or ui.store_problem())
+    run_id = session_run(slot, cfg, start=start and not busy, **kw)  # a click queued before the button went grey
+    if start and is_live(peek(run_id)):
+        st.rerun()
+    return run_id
+
+
 def forget(slot: str, cfg: dict[str, Any]) -> None:
     """Drop the session's run for `cfg` (it ended badly; the next visit starts again)."""
     _runs(slot).pop(dumps(cfg), None)
@@ -225,4 +236,4 @@ def finished_runs_for(ds) -> list[dict[str, Any]]:
 
 
 __all__ = ["LIVE", "buttons", "finished_runs_for", "forget", "is_live", "peek", "progress", "run_view", "saved_runs",
-           "session_run", "stop", "submit", "watch"]
+           "session_run", "start_button", "stop", "submit", "watch"]

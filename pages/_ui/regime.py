@@ -20,11 +20,8 @@ def panel(page: str) -> None:
         "the same MLP on plain KL (`ldl-kl`) and on the decoupled loss (`dec-kl`, α = 0.6), folds 0–2, and watch "
         "the test error split into its two parts, epoch by epoch (a diagnostic: no model selection reads it).")
     cfg = lessons.decoupling_config()
-    slot = dict(slot=f"{page}_regime", cfg=cfg, url_key=f"{page}_regime_run", what="the comparison")
-    busy = bg.is_live(bg.peek(bg.session_run(**slot)))
-    start = st.button("Train plain KL and the decoupled loss", key=f"{page}_regime_train",
-                      disabled=busy or ui.store_problem())
-    run_id = bg.session_run(**slot, start=start)
+    run_id = bg.start_button("Train plain KL and the decoupled loss", f"{page}_regime_train", f"{page}_regime", cfg,
+                             url_key=f"{page}_regime_run", what="the comparison")
     if run_id is None:
         return
 

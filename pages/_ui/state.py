@@ -56,10 +56,6 @@ def _one_of(options: Callable[[], Any] | Any) -> Callable[[str], str]:
     return read
 
 
-def _thresholds(raw: str) -> tuple:
-    return D.parse_thresholds(raw)  # ValueError when it is not four valid numbers
-
-
 @dataclass(frozen=True)
 class UrlKey:
     """One shared choice in the query string: `read` turns a link's text into a value (ValueError: ignored),
@@ -77,7 +73,7 @@ URL_STATE = (
     UrlKey("task", SIDEBAR_TASK, _one_of(TASKS)),
     UrlKey("run", None, str),
     UrlKey("study_run", None, str),
-    UrlKey("thresholds", None, _thresholds, write=lambda th: ",".join(f"{v:g}" for v in th)),
+    UrlKey("thresholds", None, D.parse_thresholds, write=lambda th: ",".join(f"{v:g}" for v in th)),
 )
 DEFAULTS = {u.name: u.default for u in URL_STATE}
 SYNTHETIC_PREFIX = "syn_"  # the generator's knobs (ildl.data.SYNTHETIC_PARAMS): ?syn_<name>=…, while synthetic
