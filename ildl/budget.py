@@ -85,17 +85,18 @@ def estimate(jobs: Sequence[Any], device: str = "cpu", pace: float = 0.0) -> Est
         def batch(j, full=cls.full_batch) -> int:  # a full-batch solver takes the whole fold per iteration
             return max(1, j.fold.n("train")) if full else j.cfg["batch_size"]
         rules = 3  # checkpoints kept per selection rule, at most
-        memory += len(group) * n_params * 4 * (1 + 1 + 3 + rules)
-        peak = max(peak, sum(cls.activation_bytes(j.cfg, j.dims) for j in group))
-        for j in group:
+        members = [int(j.cfg.get("ensemble", 1)) for j in group]  # an ensemble's members are models of the stack
+        memory += sum(members) * n_params * 4 * (1 + 1 + 3 + rules)
+        peak = max(peak, sum(k * cls.activation_bytes(j.cfg, j.dims) for j, k in zip(group, members)))
+        for j, k in zip(group, members):
             n = max(1, j.fold.n("train"))
             per_epoch = math.ceil(n / batch(j))
-            model_steps += j.cfg["epochs"] * per_epoch
-            flops += 6.0 * n_params * n * j.cfg["epochs"]
+            model_steps += k * j.cfg["epochs"] * per_epoch
+            flops += k * 6.0 * n_params * n * j.cfg["epochs"]
         steps += max(j.cfg["epochs"] * math.ceil(max(1, j.fold.n("train")) / batch(j)) for j in group)
         paced += pace * max(j.cfg["epochs"] for j in group)
     rate = GPU_FLOPS if str(device).startswith("cuda") else CPU_FLOPS
-    return Estimate(sum(len(g) for g in stacks.values()), steps, model_steps, flops, memory + peak,
+    return Estimate(sum(int(j.cfg.get("ensemble", 1)) for g in stacks.values() for j in g), steps, model_steps, flops, memory + peak,
                     max(steps * STEP_SECONDS + flops / rate, paced))
 
 

@@ -107,6 +107,9 @@ COMMON: dict[str, tuple[Param, ...]] = {
         Param("log_every", "int", 1, "emit a step event every k optimiser steps", 1, 10000, 1),
         Param("la_tau", "float", 0.0, "logit adjustment τ (spec §3b): train on z + τ·log p_s, predict with z + log p_t "
               "(p_s the training prior, p_t uniform unless given); 0 = off, the '+la' names set 1", 0.0, 2.0, 0.1),
+        Param("ensemble", "int", 1, "models per fold, each from its own seed (initialisation, batch order), their "
+              "predicted distributions averaged; by convexity never worse than the members' mean KL or Chebyshev",
+              1, 16, 1),
     ),
     # imbalanced regression (Group-DIR and its baselines)
     "dir": (

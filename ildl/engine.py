@@ -10,6 +10,9 @@ Per step, for the models that have a batch (folds of different sizes are padded 
   per group: clip per model, then the optimiser's elementwise step (per-model hyper-parameters)
 Per epoch: validation record → every selection rule's running best (per model), `epoch` / `snapshot`
 events, and with `diagnostic` the test metrics as `diag` events that nothing reads back.
+A job with `ensemble` K > 1 is K models of the stack (members from their own seeds, each selected by its own
+validation record); its result is the task's combination of the members' test outputs (ldl: their mean
+distribution). Member 0 is the job alone — its seed, its events; the other members train silently.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from .tasks import Fold, Task
 Emit = Callable[[dict[str, Any]], None]
 LAZY_MIN = 2_000_000  # stacked first-layer elements from which lazy rows pay for their bookkeeping (Movie: M ≥ 11)
 NOISE_OFFSET = 7919  # a model's noise stream: seed + 7919 (its data order uses the seed itself)
+MEMBER_OFFSET = 1_000_003  # ensemble member m of a job trains from seed + m·1000003 (member 0: the job's own seed)
 
 # nn.Module initialisation draws from torch's *global* RNG; two jobs in two threads must not interleave
 # their draws, or a seed would no longer fix the result.
@@ -190,6 +194,10 @@ def train(task: Task, jobs: Sequence[ModelJob], *, device: torch.device, emit: E
     """Train one stack (jobs sharing a `stack_key`); one Result per job, in order. `pace` (seconds per epoch,
     at least) slows training down to a watchable speed without touching the maths."""
     t0 = time.perf_counter()
+    parents, jobs, owner = jobs, _members(jobs), []
+    for i, j in enumerate(parents):
+        owner += [i] * _n_members(j)
+    emit = _member_zero(emit)
     M = len(jobs)
     cls = jobs[0].spec.entry.cls
     n_max = max(j.fold.n("train") for j in jobs)
@@ -262,8 +270,10 @@ def train(task: Task, jobs: Sequence[ModelJob], *, device: torch.device, emit: E
     # a stacked model has no time of its own: each row carries the stack's wall time, its size and the share
     wall = time.perf_counter() - t0
     seconds = wall / M
+    first = [owner.index(p) for p in range(len(parents))]  # each job's member 0
     if stopped:  # a stopped model reports nothing: a half-trained fold is not a result
-        out = [Result(j, [], {r: int(best[r]["epoch"][i]) for r in rules}, True, seconds) for i, j in enumerate(jobs)]
+        out = [Result(j, [], {r: int(best[r]["epoch"][first[p]]) for r in rules}, True, seconds * _n_members(j))
+               for p, j in enumerate(parents)]
         for r in out:
             emit(E.make("fold", r.job.tag, metrics={}, rows=[], best_epochs=r.best_epochs, seconds=seconds,
                         stopped=True))
@@ -279,23 +289,46 @@ def train(task: Task, jobs: Sequence[ModelJob], *, device: torch.device, emit: E
         if final is not None:
             P.assign(final, range(M))
     results = []
-    for i, j in enumerate(jobs):
+    for p, j in enumerate(parents):
+        i, mine = first[p], [k for k, o in enumerate(owner) if o == p]
+        share = seconds * len(mine)
         rows, pred, extra = [], None, {}
         for r in rules:
-            for row in task.evaluate(j.fold, outs[r][i], j.cfg, pc=j.spec.pc, shrink_to=j.spec.shrink, val=vals[r][i]):
+            out_r = outs[r][i] if len(mine) == 1 else task.combine([outs[r][k] for k in mine])
+            val_r = vals[r][i] if len(mine) == 1 or vals[r][i] is None else task.combine([vals[r][k] for k in mine])
+            for row in task.evaluate(j.fold, out_r, j.cfg, pc=j.spec.pc, shrink_to=j.spec.shrink, val=val_r):
                 if pred is None:
                     pred = row.get("_pred")
                     extra = {k[1:]: v for k, v in row.items() if k.startswith("_") and k != "_pred"}
-                rows.append({**j.tag, "select": r, **_public(row), "seconds": seconds, "stack": M,
+                rows.append({**j.tag, "select": r, **_public(row), "seconds": share, "stack": M,
                              "stack_seconds": wall})
         res = Result(j, rows, {r: int(best[r]["epoch"][i]) if r != "last" else n_epochs for r in rules}, False,
-                     seconds, pred, extra)
+                     share, pred, extra)
         emit(E.make("fold", j.tag, metrics={m: rows[0].get(m) for m in task.metrics}, rows=rows,
-                    best_epochs=res.best_epochs, seconds=seconds, stopped=False,
+                    best_epochs=res.best_epochs, seconds=share, stopped=False,
                     watch_pred=np.asarray(pred)[:len(data.watched[i][1])].tolist()
                     if data.watched[i] is not None and pred is not None else None))
         results.append(res)
     return results
+
+
+def _n_members(job: ModelJob) -> int:
+    return int(job.cfg.get("ensemble", 1))
+
+
+def _members(jobs: Sequence[ModelJob]) -> list[ModelJob]:
+    """Every job's ensemble members, in order: member 0 is the job; member m > 0 its copy seeded
+    seed + m·MEMBER_OFFSET, tagged `member` m (what keeps its events off the run's record)."""
+    return [j if m == 0 else replace(j, seed=j.seed + m * MEMBER_OFFSET, tag={**j.tag, "member": m})
+            for j in jobs for m in range(_n_members(j))]
+
+
+def _member_zero(emit: Emit) -> Emit:
+    """Events of ensemble members m > 0 are dropped: a job's curves are its member 0's (the job trained alone)."""
+    def out(ev: dict[str, Any]) -> None:
+        if not ev.get("member"):
+            emit(ev)
+    return out
 
 
 @dataclass

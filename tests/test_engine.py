@@ -223,3 +223,56 @@ def test_a_training_step_reads_nothing_back_from_the_device(monkeypatch, method)
     n_train = folds[0].n("train")
     few, many = count(n_train), count(max(2, n_train // 8))  # 1 step per epoch against about 8
     assert many == few, (few, many)
+
+
+def test_an_ensemble_is_the_mean_of_its_members_trained_alone():
+    """`ensemble` K: K models per fold in the stack, member m seeded seed + m·MEMBER_OFFSET, the result the mean
+    of their selected test predictions; member 0 is the job alone and the only one whose events are kept."""
+    from dataclasses import replace
+
+    import ildl.engine as E
+    from ildl.tasks import get
+
+    task = get("ldl")
+    data = make_synthetic(n=300, d=6, seed=1)
+    opts = task.resolve_options({})
+    folds = task.folds(data, dict(folds=5, seed=0), opts)[:2]
+    dims = task.dims(data, opts)
+    cpu = torch.device("cpu")
+
+    def jobs(**extra):
+        return E.make_jobs(task, folds, dims, ["ldl-kl+la"], {"ldl-kl+la": {"epochs": 4, **extra}}, 0)
+    events = []
+    ens = E.train(task, jobs(ensemble=3), device=cpu, emit=events.append)
+    alone = [E.train(task, [replace(j, seed=j.seed + m * E.MEMBER_OFFSET) for j in jobs()], device=cpu)
+             for m in range(3)]
+    for i in range(2):
+        members = [alone[m][i] for m in range(3)]
+        np.testing.assert_allclose(ens[i].pred, np.mean([r.pred for r in members], axis=0), atol=1e-6)
+        assert ens[i].best_epochs == members[0].best_epochs
+        # KL is convex in p: the mixture is never worse than its members on average (per sample, so in the mean)
+        assert ens[i].rows[0]["kl"] <= np.mean([r.rows[0]["kl"] for r in members]) + 1e-12
+        assert ens[i].rows[0]["chebyshev"] <= np.mean([r.rows[0]["chebyshev"] for r in members]) + 1e-12
+        assert ens[i].rows[0]["stack"] == 6 and ens[i].rows[0]["seconds"] == pytest.approx(
+            ens[i].rows[0]["stack_seconds"] / 2)
+    assert all("member" not in ev for ev in events)
+    assert sum(ev["type"] == "epoch" for ev in events) == 2 * 4
+    assert [ev["type"] for ev in events].count("fold") == 2
+    # the member-0 curves are the job's own: the same validation record as member 0 trained alone
+    first = [ev["val_kl"] for ev in events if ev["type"] == "epoch" and ev["fold"] == folds[0].id]
+    solo = []
+    E.train(task, jobs(), device=cpu, emit=lambda ev: solo.append(ev["val_kl"])
+            if ev["type"] == "epoch" and ev["fold"] == folds[0].id else None)
+    np.testing.assert_allclose(first, solo, atol=1e-6)
+
+
+def test_an_ensemble_costs_its_members_in_the_budget(tiny):
+    from ildl import budget
+    from ildl.runner import plan, resolve
+
+    def est(k):
+        cfg = resolve(dict(dataset="synthetic", methods=["ldl-kl"], folds=5, settings={"ldl-kl": {"ensemble": k}}))
+        return budget.estimate(plan(cfg, tiny)[1])
+    one, four = est(1), est(4)
+    assert four.models == 4 * one.models and four.flops == pytest.approx(4 * one.flops)
+    assert four.model_steps == 4 * one.model_steps and four.memory > 3 * one.memory

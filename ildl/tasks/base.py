@@ -5,7 +5,7 @@ studies and pages ask the registry instead of branching on a task's name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
@@ -99,6 +99,13 @@ class Task:
     def diag(self, fold: Fold, out: Any, cfg: dict[str, Any] | None = None) -> dict[str, float]:
         """Test metrics of one epoch's outputs (a diagnostic no selection rule reads); `cfg` the model's config."""
         raise NotImplementedError
+
+    def combine(self, outs: Sequence[Any]) -> Any:
+        """One prediction from an ensemble's member outputs (each as `evaluate` takes it): their elementwise mean —
+        for a distribution, the mixture of the members' distributions, which stays on the simplex."""
+        if isinstance(outs[0], dict):
+            return {k: np.mean([o[k] for o in outs], axis=0) for k in outs[0]}
+        return np.mean(np.stack([np.asarray(o, np.float64) for o in outs]), axis=0)
 
     def evaluate(self, fold: Fold, out: Any, cfg: dict[str, Any], pc: bool = False, shrink_to: bool = False,
                  val: Any = None) -> list[dict[str, Any]]:
