@@ -25,7 +25,8 @@ from ildl.runner import run_experiment
 
 FILTERS = {k: v for k, v in D.ILDL_THRESHOLDS.items() if k != "Movie"} | {"Movie": D.ILDL_THRESHOLDS["Movie"]}
 DATASETS = ("SJAFFE", "SBU_3DFE", "Music", "Painting", "Yeast_alpha", "Yeast_cold")
-METHODS = ("ldl-kl", "ldl-kl+la", "ofr-db", "ofr-db+la", "ofr-db+la+shrink", "ldl-kl+pc+shrink", "rda", "amema+la")
+METHODS = ("ldl-kl", "ldl-kl+la", "ldl-kl+la+shrink", "ldl-kl+pc+shrink", "ofr-db", "ofr-db+la", "ofr-db+la+shrink", "rda",
+           "amema+la")
 MIN_KEPT, MAX_SHARE = 35, 0.7
 
 

@@ -329,6 +329,10 @@ def _cmd_methods(a: argparse.Namespace) -> int:
     for t in TASKS.values():
         if t.method_groups and a.task in (None, t.name):
             print(f"\ngroups for --method ({t.name}): " + "; ".join(f"{g} = {w}" for g, w in t.method_groups.items()))
+        if t.recommended and a.task in (None, t.name):
+            print(f"\nto start with ({t.name}): {t.recommended}")
+            for line in t.advice:
+                print(f"  {line}")
     return 0
 
 

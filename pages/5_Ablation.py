@@ -84,6 +84,9 @@ def live(v: dict) -> None:
     stdy = studies.get(cfg["study"])
     t = report.study_table(rows, cfg["study"], cfg["dataset"])
     st.markdown(report.study_markdown(t))
+    if stdy.published.get(cfg["dataset"]):
+        for note in report.published_notes(stdy.methods, cfg["dataset"]):  # what the published figures are
+            st.info(note)
     if not t.empty:
         note = report.caution(t)
         if note:

@@ -143,6 +143,8 @@ with ui.friendly_errors("Comparing runs"):
         st.caption("Mean ± std over folds; best in bold; constants in italics; [published] where the papers give "
                    "it; • / ◦: the reference is significantly better / worse (paired t-test over the shared folds, "
                    "p < 0.05).")
+        for note in report.published_notes(sorted({r["method"] for r in rows}), ds.name):
+            st.info(note)
         for line in (report.verdict(t, ref) if ref else []):
             st.markdown(line)
         d = st.columns(3)

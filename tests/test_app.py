@@ -367,3 +367,24 @@ def test_train_shrink_form_goes_into_the_run_and_back_into_the_controls():
     again = page("pages/2_Train.py", run=job.id)  # a link to the run sets the controls it was made with
     no_errors(again)
     assert again.toggle(key="train_shrink").value and again.selectbox(key="train_shrink_form").value == "log"
+
+
+def test_the_published_amema_figure_is_explained_where_it_is_shown():
+    """The published AMEMA figures come from code whose prediction head is never trained (docs/reference_amema.md):
+    the note stands under every table that shows them — the Ablation page's AMEMA study on Movie — and nowhere
+    else (another study, another dataset)."""
+    from ildl import report
+    from pages._ui.common import registry
+
+    assert report.published_notes(["uniform", "amema+la"], "Movie") == [report.PUBLISHED_NOTES["amema"]]
+    assert report.published_notes(["amema"], "synthetic") == [] and report.published_notes(["ldl-kl"], "Movie") == []
+    job = registry().submit(dict(study="amema", dataset="Movie", fold_ids=[0], settings={"*": {"epochs": 1}}))
+    assert job.join(120) and job.status == "done", job.error
+    at = page("pages/5_Ablation.py", dataset="Movie", study_run=job.id)
+    no_errors(at)
+    assert any("head that no loss trains" in i.value and "0.1964" in i.value for i in at.info)
+    other = registry().submit(dict(study="rda", dataset="Movie", fold_ids=[0], settings={"*": {"epochs": 1}}))
+    assert other.join(120) and other.status == "done", other.error
+    at = page("pages/5_Ablation.py", dataset="Movie", abl_study="rda", study_run=other.id)
+    no_errors(at)
+    assert not any("head that no loss trains" in i.value for i in at.info)

@@ -1,10 +1,13 @@
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.io as sio
 
+from conftest import ROOT
 from ildl.cli import main
 
 COLS = ["method", "fold", "select", "chebyshev", "clark", "canberra", "kl", "cosine", "intersection", "euclidean",
@@ -73,14 +76,39 @@ def test_a_stacked_row_says_its_stack_and_the_stack_s_wall_time(tmp_path):
 
 def test_a_reader_that_goes_away_is_not_an_error():
     """`python -m ildl methods | head -1`: the closed pipe ends the command quietly."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     p = subprocess.Popen([sys.executable, "-m", "ildl", "methods"], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     p.stdout.readline()
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(60) in (0, 141) and "error" not in err.lower() and "Traceback" not in err
+
+
+def test_the_recommended_method_is_the_generator_benchs_pick_and_its_lines_match_the_measurements():
+    """`python -m ildl methods` names a method to start with; it must be what bench/recommend.py chose (the last
+    line of docs/recommend.txt), and every figure it quotes must be the recorded one."""
+    import re
+
+    from ildl.methods import parse
+    from ildl.tasks import get
+
+    t = get("ldl")
+    rec = (ROOT / "docs" / "recommend.txt").read_text().strip().splitlines()
+    assert rec[-1] == f"recommended: {t.recommended}"
+    parse(t.recommended, "ldl")
+    row = next(ln.split() for ln in rec if ln.startswith(t.recommended + " "))
+    assert f"beating the uniform predictor in {row[-1]} of them" in t.advice[0]
+    n_regimes = sum(ln.startswith("  signal ") for ln in rec)
+    assert f"over {n_regimes} regimes" in t.advice[0]
+    proxy = (ROOT / "docs" / "proxy_benchmarks.txt").read_text()
+    wins = dict(re.findall(r"^  (\S+)\s+(\d+) of 11$", proxy, re.M))
+    assert (f"in {wins[t.recommended]} of 11 pairs, ldl-kl+pc+shrink in {wins['ldl-kl+pc+shrink']}, ofr-db+la in "
+            f"{wins['ofr-db+la']}") in t.advice[1]
+    movie = (ROOT / "docs" / "movie_recommended.txt").read_text()
+    cheb = re.search(rf"^{re.escape(t.recommended)}\s+val_kl_balanced\s+([\d.]+)", movie, re.M).group(1)
+    assert f"on Movie it does not ({cheb} Chebyshev" in t.advice[2]
+    assert all(ln.split()[1] == "0.0" for ln in movie.splitlines() if re.match(r"^\s+\d\s+0\.0\s", ln)) and \
+        len(re.findall(r"^\s+\d\s+0\.0\s", movie, re.M)) == 10  # "+shrink keeps λ = 0 on every fold"
+    out = subprocess.run([sys.executable, "-m", "ildl", "methods", "--task", "ldl"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert f"to start with (ldl): {t.recommended}" in out.stdout and t.advice[2][:40] in out.stdout

@@ -63,3 +63,27 @@ def _same_number(a, b):
         return float(a) == float(b)
     except ValueError:
         return False
+
+
+def test_which_method_where_quotes_the_recorded_benches():
+    """Every figure of the README's 'Which method where' table is the one its bench recorded: the generator
+    column from docs/recommend.txt, the proxy column from docs/proxy_benchmarks.txt, Movie from
+    docs/movie_prior.txt (the README's Movie run) or docs/movie_recommended.txt."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Which method where", 1)[1].split("Read plainly", 1)[0]
+    rows = re.findall(r"^\| ([a-z+-]+)(?: \(\*to start with\*\))? \| (\d+) \| (\d+) \| \**([\d.]+) / ([\d.]+)",
+                      section, re.M)
+    assert len(rows) == 6
+    gen = {ln.split()[0]: ln.split()[-1] for ln in (ROOT / "docs" / "recommend.txt").read_text().splitlines()
+           if re.match(r"^[a-z][a-z+-]+\s+[\d.]+\s+[\d.]+", ln)}
+    proxy = dict(re.findall(r"^  (\S+)\s+(\d+) of 11$", (ROOT / "docs" / "proxy_benchmarks.txt").read_text(), re.M))
+    movie = (ROOT / "docs" / "movie_prior.txt").read_text() + (ROOT / "docs" / "movie_recommended.txt").read_text()
+    for m, g, p, cheb, kl in rows:
+        assert gen[m] == g, m
+        assert proxy[m] == p, m
+        line = re.search(rf"^{re.escape(m)}\s+val_kl_balanced\s+([\d.]+) ±\S+\s+\S+ ±\S+\s+\S+ ±\S+\s+([\d.]+)",
+                         movie, re.M)
+        assert line and float(line.group(1)) == float(cheb) and float(line.group(2)) == float(kl), m
+    assert "**`ldl-kl+la+shrink`**" in readme.split("### Which method where", 1)[1][:900]

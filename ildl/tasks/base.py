@@ -57,6 +57,9 @@ class Task:
     grouped_table: ClassVar[bool] = False  # whether a run's results also print grouped as the papers' tables
     prior_corrections: ClassVar[tuple[str, ...]] = ()  # name suffixes that correct a method's label prior
     method_groups: ClassVar[dict[str, str]] = {}  # words that stand for several methods (ldl: classic, ildl, …)
+    # the method to start with on a new dataset, and the measured lines behind it (`python -m ildl methods`)
+    recommended: ClassVar[str | None] = None
+    advice: ClassVar[tuple[str, ...]] = ()
 
     def run_extras(self, options: dict[str, Any]) -> dict[str, Any]:
         """Run-level settings a task derives from its options (lt: the test priors it reports)."""

@@ -72,6 +72,8 @@ def _live(rid: str, dataset: str, report) -> None:
             return
         st.caption("Mean ± std over folds; best in bold; constants in italics; [published: AMEMA paper, Tables 1–2, "
                    "ILDL protocol]. Groups in the papers' order.")
+        for note in report.published_notes(list(t["config"]), dataset):  # what the published figures are
+            st.info(note)
         worse = [r["config"] for _, r in t.iterrows() if r["kind"] == "trained" and "uniform" in set(t["config"])
                  and all(r[f"{m}_mean"] >= float(t.loc[t["config"] == "uniform", f"{m}_mean"].iloc[0])
                          for m in ("chebyshev", "kl") if f"{m}_mean" in t)]
