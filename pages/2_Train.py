@@ -57,6 +57,9 @@ else:
     entry = REGISTRY[method]
     task_cfg = dict(task=task, dataset=ds_name, **opts, **T.run_extras(opts))
     st.markdown(f"**{entry.title}**  \n{T.blurb}")
+if T.recommended:  # measured, with its limits (bench/recommend.py, bench/proxy_benchmarks.py)
+    with st.expander(f"Which method to start with? `{T.recommended}` — and where it fails"):
+        st.markdown("\n".join(f"- {line}" for line in T.advice))
 schema = entry.schema()
 
 values = ss["settings"].setdefault(f"{task}:{method}", {})

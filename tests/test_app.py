@@ -388,3 +388,17 @@ def test_the_published_amema_figure_is_explained_where_it_is_shown():
     at = page("pages/5_Ablation.py", dataset="Movie", abl_study="rda", study_run=other.id)
     no_errors(at)
     assert not any("head that no loss trains" in i.value for i in at.info)
+
+
+def test_train_page_says_which_method_to_start_with_and_where_it_fails():
+    from ildl.tasks import get
+
+    at = page("pages/2_Train.py")
+    no_errors(at)
+    t = get("ldl")
+    box = next(e for e in at.expander if t.recommended in e.label)
+    text = " ".join(m.value for m in box.markdown)
+    assert all(line in text for line in t.advice) and "on Movie it does not" in text
+    other = page("pages/2_Train.py", task="dir")
+    no_errors(other)
+    assert not any("start with" in e.label for e in other.expander)  # dir names no method to start with
