@@ -67,16 +67,9 @@ def published_notes(configs: Sequence[str], dataset: str | None) -> list[str]:
     """The notes of the published figures a table shows: its plain method names that have a published figure
     for `dataset` and a note."""
     pub = PUBLISHED.get(dataset or "", {})
-    bases = {parse(c).base for c in configs if _parses(c)} | set(configs)
+    bases = {parse(c).base for c in configs if _is_method(c)} | set(configs)
     return [PUBLISHED_NOTES[m] for m in PUBLISHED_NOTES if m in bases and m in pub]
 
-
-def _parses(name: str) -> bool:
-    try:
-        parse(name)
-        return True
-    except ValueError:
-        return False
 
 # The row groups of the papers' tables, in their order: constants, the classic LDL learners, the task's baselines,
 # the imbalanced-LDL methods (a method's `family`).
