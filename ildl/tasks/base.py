@@ -104,11 +104,10 @@ class Task:
         raise NotImplementedError
 
     def combine(self, outs: Sequence[Any]) -> Any:
-        """One prediction from an ensemble's member outputs (each as `evaluate` takes it): their elementwise mean —
-        for a distribution, the mixture of the members' distributions, which stays on the simplex."""
-        if isinstance(outs[0], dict):
-            return {k: np.mean([o[k] for o in outs], axis=0) for k in outs[0]}
-        return np.mean(np.stack([np.asarray(o, np.float64) for o in outs]), axis=0)
+        """One prediction from an ensemble's member outputs (each as `evaluate` takes it). Only a task whose
+        common parameters declare `ensemble` defines it: what averaging means depends on the outputs (a mean of
+        distributions is a distribution; a mean of routed group ids is not a group)."""
+        raise NotImplementedError(f"the {self.name} task has no ensemble")
 
     def evaluate(self, fold: Fold, out: Any, cfg: dict[str, Any], pc: bool = False, shrink_to: bool = False,
                  val: Any = None) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Task `ldl`: label-distribution learning under the ILDL protocol (or plain K-fold)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -111,6 +111,11 @@ class LDLTask(Task):
     def diag(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any] | None = None) -> dict[str, float]:
         m = M.evaluate(fold.ctx["y_test"], out, fold.ctx["head"])
         return {f"test_{k}": m[k] for k in ("kl", "chebyshev", "kl_dominant", "kl_nondominant")}
+
+    def combine(self, outs: Sequence[np.ndarray]) -> np.ndarray:
+        """The members' mean distribution (n, C): a mixture, on the simplex; KL and Chebyshev are convex in p, so
+        on every sample it is no worse than the members' average."""
+        return np.mean(np.stack([np.asarray(o, np.float64) for o in outs]), axis=0)
 
     def evaluate(self, fold: Fold, out: np.ndarray, cfg: dict[str, Any], pc: bool = False, shrink_to: bool = False,
                  val: np.ndarray | None = None) -> list[dict[str, Any]]:
