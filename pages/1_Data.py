@@ -37,20 +37,24 @@ with ui.friendly_errors("Drawing the dataset thumbnails"):
 # ---------------------------------------------------------------- source
 if s["dataset"] == "synthetic":
     st.subheader("Synthetic generator")
-    st.caption("The dominant label of each sample follows a long-tailed profile (label 0 most often); the label "
-               "distribution is a softmax of latent scores and the features a noisy non-linear map of them. "
-               "Every slider regenerates the data at once.")
-    pcols = st.columns([1, 1, 1, 3])
+    st.caption("The dominant label of each sample follows a profile (tail: label 0 most often; centre: the middle "
+               "label, which the ILDL filter then keeps rare in training); the label distribution is a softmax of "
+               "latent scores and the features a noisy non-linear map of them. Every slider regenerates the data "
+               "at once.")
+    n_presets = len(D.SYNTHETIC_PRESETS)
+    pcols = st.columns([1] * n_presets + [3])
     for col, (pname, values) in zip(pcols, D.SYNTHETIC_PRESETS.items()):
         on = all(s["syn"][k] == v for k, v in values.items())
         if col.button(pname, key=f"{PAGE}_preset_{pname}", type="primary" if on else "secondary", disabled=on,
-                      help=", ".join(f"{k} {v:g}" for k, v in values.items())):
+                      help=D.preset_text(values)):
             s["syn"].update(values)
             for k in values:  # the sliders below take the preset's values
                 st.session_state.pop(f"{PAGE}_syn_{k}", None)
-    pcols[3].caption("Presets from `bench/regimes.py`: where plain KL wins (features explain y), where nothing "
-                     "beats the constant predictors by much (Movie-like: x explains little, the training prior is far "
-                     "from the test one), and where the decoupled loss learns the non-dominant shape better.")
+    pcols[n_presets].caption("Presets from `bench/regimes.py`: where plain KL wins (features explain y), where "
+                             "nothing beats the constant predictors by much (Movie-like: x explains little, the "
+                             "training prior is far from the test one), where the decoupled loss learns the "
+                             "non-dominant shape better; and from `bench/centred.py` Movie's filter: the training "
+                             "folds lose the label the test folds centre on.")
     cols = st.columns(len(D.SYNTHETIC_PARAMS))
     for col, p in zip(cols, D.SYNTHETIC_PARAMS):
         s["syn"][p.name] = ui.param_widget(p, s["syn"][p.name], key=f"{PAGE}_syn_{p.name}", container=col)

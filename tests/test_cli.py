@@ -109,6 +109,9 @@ def test_the_recommended_method_is_the_generator_benchs_pick_and_its_lines_match
     assert f"on Movie it does not ({cheb} Chebyshev" in t.advice[2]
     assert all(ln.split()[1] == "0.0" for ln in movie.splitlines() if re.match(r"^\s+\d\s+0\.0\s", ln)) and \
         len(re.findall(r"^\s+\d\s+0\.0\s", movie, re.M)) == 10  # "+shrink keeps λ = 0 on every fold"
+    centred = dict(re.findall(r"^  (\S+)\s+(\d+)$", (ROOT / "docs" / "centred.txt").read_text(), re.M))
+    assert (f"ofr-db+la beats uniform in {centred['ofr-db+la']} of 12 regimes, {t.recommended} in "
+            f"{centred[t.recommended]}") in t.advice[3]
     out = subprocess.run([sys.executable, "-m", "ildl", "methods", "--task", "ldl"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert f"to start with (ldl): {t.recommended}" in out.stdout and t.advice[2][:40] in out.stdout

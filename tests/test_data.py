@@ -125,3 +125,24 @@ def test_synthetic_is_deterministic_and_controlled():
     hi = D.make_synthetic(n=2000, dominance=0.4, skew=50, seed=0)
     counts_lo, counts_hi = np.bincount(lo.Y.argmax(1)), np.bincount(hi.Y.argmax(1))
     assert counts_hi[0] / counts_hi[-1] > 3 * counts_lo[0] / counts_lo[-1]  # skew makes label 0 dominate
+
+
+def test_the_centre_profile_puts_the_filtered_label_where_the_test_folds_centre():
+    """profile=centre: the middle label dominates most often (skew× the ends), the ILDL thresholds keep it rare
+    in training (c = C//2), so under the protocol the training mass centres on L0 and the test mass on L2 — the
+    structure of Movie's filter. The tail profile is the generator as it was (same draws, c = C − 1)."""
+    from ildl.protocol import make_protocol
+
+    tail, same = D.make_synthetic(seed=2), D.make_synthetic(seed=2, profile="tail")
+    assert np.array_equal(tail.X, same.X) and np.array_equal(tail.Y, same.Y) and tail.thresholds == (1, 2.0, 4, 0)
+    ds = D.make_synthetic(n=4000, skew=10.0, profile="centre", seed=0)
+    assert ds.thresholds == (1, 2.0, 2, 0)
+    counts = np.bincount(ds.Y.argmax(1), minlength=5)
+    assert counts.argmax() == 2 and 5 < counts[2] / counts[0] < 20 and 5 < counts[2] / counts[4] < 20
+    prot = make_protocol(ds, "ildl")
+    train = np.mean([ds.Y[s.kept].mean(0) for s in prot.splits], axis=0)
+    test = np.mean([ds.Y[s.test].mean(0) for s in prot.splits], axis=0)
+    assert train.argmax() == 0 and test.argmax() == 2 and train[2] < 0.2 < test[2]
+    assert D.make_synthetic(n=60, n_labels=2, profile="centre").thresholds[2] == 1  # C = 2: the middle is label 1
+    with pytest.raises(D.DataError, match="profile"):
+        D.make_synthetic(profile="middle")

@@ -38,6 +38,16 @@ def test_step_movie_like_preset_copies_the_regime():
     assert "The training mass centres on **L0**, the test mass spreads almost evenly" in _text(at)
 
 
+def test_step_movies_filter_preset_centres_the_test_mass_on_L2():
+    """The lesson's fourth preset button, pressed on the Data page: the centre profile, whose training mass
+    centres on L0 and test mass on L2, as Movie's."""
+    at = _page("Data", dataset="synthetic", syn_signal="0.3", syn_skew="1")
+    at.button(key="data_preset_Movie's filter").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "The training mass centres on **L0**, the test mass centres on **L2**" in _text(at)
+    assert at.query_params.get("syn_profile") in ("centre", ["centre"])
+
+
 def test_step_decoupling_regime_claim_holds():
     rows = run(lessons.decoupling_config())
     holds, sentence = lessons.decoupling_sentence(rows)

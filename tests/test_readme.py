@@ -73,17 +73,37 @@ def test_which_method_where_quotes_the_recorded_benches():
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("### Which method where", 1)[1].split("Read plainly", 1)[0]
-    rows = re.findall(r"^\| ([a-z+-]+)(?: \(\*to start with\*\))? \| (\d+) \| (\d+) \| \**([\d.]+) / ([\d.]+)",
-                      section, re.M)
+    rows = re.findall(r"^\| ([a-z+-]+)(?: \(\*to start with\*\))? \| (\d+) \| (\d+) \| (\d+) \| \**([\d.]+) / "
+                      r"([\d.]+)", section, re.M)
     assert len(rows) == 6
     gen = {ln.split()[0]: ln.split()[-1] for ln in (ROOT / "docs" / "recommend.txt").read_text().splitlines()
            if re.match(r"^[a-z][a-z+-]+\s+[\d.]+\s+[\d.]+", ln)}
     proxy = dict(re.findall(r"^  (\S+)\s+(\d+) of 11$", (ROOT / "docs" / "proxy_benchmarks.txt").read_text(), re.M))
     movie = (ROOT / "docs" / "movie_prior.txt").read_text() + (ROOT / "docs" / "movie_recommended.txt").read_text()
-    for m, g, p, cheb, kl in rows:
+    centred = dict(re.findall(r"^  (\S+)\s+(\d+)$", (ROOT / "docs" / "centred.txt").read_text(), re.M))
+    for m, g, c, p, cheb, kl in rows:
         assert gen[m] == g, m
+        assert centred[m] == c, m
         assert proxy[m] == p, m
         line = re.search(rf"^{re.escape(m)}\s+val_kl_balanced\s+([\d.]+) ±\S+\s+\S+ ±\S+\s+\S+ ±\S+\s+([\d.]+)",
                          movie, re.M)
         assert line and float(line.group(1)) == float(cheb) and float(line.group(2)) == float(kl), m
     assert "**`ldl-kl+la+shrink`**" in readme.split("### Which method where", 1)[1][:900]
+
+
+def test_the_centre_profile_paragraph_quotes_docs_centred():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    para = readme.split("One thing of Movie's this grid does not have", 1)[1].split("## ", 1)[0]
+    doc = (ROOT / "docs" / "centred.txt").read_text()
+    cells = {ln.split()[0]: re.findall(r"([\d.]+ / [\d.]+)( \*)?", ln) for ln in doc.splitlines()
+             if re.match(r"^(uniform|[a-z]+-[a-z+-]+)\s+[\d.]+ / ", ln)}
+    preset = -1  # the last regime is the Movie's filter preset (signal 0.3, skew 10, dominance 0.5)
+    assert "(the Movie's filter preset)" in doc.splitlines()[12]
+    for m in ("ofr-db+la", "uniform", "ldl-kl+la+shrink"):
+        assert cells[m][preset][0] in para, m
+    wins = dict(re.findall(r"^  (\S+)\s+(\d+)$", doc, re.M))
+    assert f"OFR-DB+la beats the uniform predictor in {wins['ofr-db+la']} of the 12" in para
+    assert f"LDL-KL+la+shrink in {wins['ldl-kl+la+shrink']} and in none of the four signal-0.3" in para
+    assert not any(star for _, star in cells["ldl-kl+la+shrink"][-4:])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ildl import lessons, viz
-from ildl.data import SYNTHETIC_PRESETS
+from ildl.data import SYNTHETIC_PRESETS, preset_text
 from pages._ui import background as bg
 from pages._ui import common as ui
 
@@ -15,7 +15,7 @@ def panel(page: str) -> None:
     preset = SYNTHETIC_PRESETS[lessons.REGIME]
     st.markdown(
         f"**Where the decoupling claim holds.** On the generator's *{lessons.REGIME}* "
-        f"({', '.join(f'{k} {v:g}' for k, v in preset.items())}), the dominant label holds most of each "
+        f"({preset_text(preset)}), the dominant label holds most of each "
         "distribution, so plain KL hears the non-dominant labels only through the small factor (1 − d_k). Train "
         "the same MLP on plain KL (`ldl-kl`) and on the decoupled loss (`dec-kl`, α = 0.6), folds 0–2, and watch "
         "the test error split into its two parts, epoch by epoch (a diagnostic: no model selection reads it).")
