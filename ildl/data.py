@@ -36,6 +36,20 @@ ILDL_THRESHOLDS: dict[str, tuple[float, float, int, int]] = {
     "Natural Scene": (5, 2, 0, 4),
 }
 
+
+def _name_key(name: str) -> str:
+    """'Natural_Scene', 'natural scene', 'SCUT_FBP' → 'naturalscene', 'scutfbp': how the benchmarks' files are
+    spelt varies between distributions, the filter does not."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+_THRESHOLDS_BY_KEY = {_name_key(k): (k, v) for k, v in ILDL_THRESHOLDS.items()}
+
+
+def known_thresholds(name: str) -> tuple[str, tuple[float, float, int, int]] | None:
+    """(the benchmark's name, its published ILDL filter) for a dataset or file name, or None."""
+    return _THRESHOLDS_BY_KEY.get(_name_key(name))
+
 BUNDLED: dict[str, dict[str, str]] = {
     "Movie": dict(file="Movie.mat", what="crowd rating distributions of movies (sparse features)",
                   source="Geng & Hou, IJCAI 2015"),
@@ -180,8 +194,20 @@ def _finish(name: str, X, Y, *, source="", extras=None, label_names=None, normal
             ex[k] = v.astype(np.float32)
     if label_names is not None and len(label_names) != Y.shape[1]:
         label_names = None
+    th, known = None, known_thresholds(name)
+    if known is not None:
+        bench, th = known
+        try:
+            check_thresholds(th, Y.shape[1])
+        except DataError:  # a file that shares a benchmark's name but not its labels: no filter is assumed
+            notes.append(f"named like the {bench} benchmark, but its ILDL filter {th} does not fit {Y.shape[1]} "
+                         "labels; give thresholds a,b,c,d for the ILDL protocol")
+            th = None
+        else:
+            if name != bench:
+                notes.append(f"the {bench} benchmark's published ILDL filter a,b,c,d = {th} is used")
     return Dataset(name=name, X=X, Y=Y, source=source, extras=ex, label_names=label_names,
-                   thresholds=ILDL_THRESHOLDS.get(name), warnings=notes)
+                   thresholds=th, warnings=notes)
 
 
 # --------------------------------------------------------------------------- readers

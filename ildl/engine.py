@@ -275,7 +275,7 @@ def train(task: Task, jobs: Sequence[ModelJob], *, device: torch.device, emit: E
         out = [Result(j, [], {r: int(best[r]["epoch"][first[p]]) for r in rules}, True, seconds * _n_members(j))
                for p, j in enumerate(parents)]
         for r in out:
-            emit(E.make("fold", r.job.tag, metrics={}, rows=[], best_epochs=r.best_epochs, seconds=seconds,
+            emit(E.make("fold", r.job.tag, metrics={}, rows=[], best_epochs=r.best_epochs, seconds=r.seconds,
                         stopped=True))
         return out
     outs, vals = {}, {}

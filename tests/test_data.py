@@ -146,3 +146,33 @@ def test_the_centre_profile_puts_the_filtered_label_where_the_test_folds_centre(
     assert D.make_synthetic(n=60, n_labels=2, profile="centre").thresholds[2] == 1  # C = 2: the middle is label 1
     with pytest.raises(D.DataError, match="profile"):
         D.make_synthetic(profile="middle")
+
+
+@pytest.mark.parametrize("filename, bench", [("Natural_Scene.mat", "Natural Scene"), ("natural scene.mat", "Natural Scene"),
+                                             ("scut_fbp.mat", "SCUT-FBP"), ("Flickr_LDL.mat", "Flickr-LDL"),
+                                             ("RAF-ML.mat", "RAF-ML"), ("emotion6.mat", "Emotion6")])
+def test_a_benchmark_file_spelt_as_distributed_gets_its_published_filter(filename, bench):
+    """The other ILDL benchmarks are not bundled; their files come spelt many ways, their filter is fixed."""
+    rng = np.random.default_rng(2)
+    L = 9  # enough labels for every published filter (Natural Scene's d = 4, SCUT-FBP's 4)
+    ds = D.load_bytes(mat_bytes(features=rng.random((200, 5)), labels=rng.dirichlet(np.ones(L), 200)), filename)
+    assert ds.thresholds == D.ILDL_THRESHOLDS[bench]
+    said = any(bench in w and "published ILDL filter" in w for w in ds.warnings)
+    assert said == (filename[:-4] != bench)  # a spelling other than the benchmark's own is named
+    a, b, c, d = ds.thresholds  # and the protocol applies exactly that filter to every training part
+    proto = make_protocol(ds, "ildl")
+    for s in proto.splits:
+        kept = np.concatenate([s.train, s.val])
+        per_label_max = {int(np.argmax(ds.Y[:, j] * np.isin(np.arange(ds.n), kept))) for j in range(L)}
+        plain = [i for i in kept if i not in per_label_max]
+        assert all(ds.Y[i, c] < a / L and ds.Y[i, d] > b / L for i in plain)
+
+
+def test_a_file_named_like_a_benchmark_with_other_labels_gets_no_filter_and_says_why():
+    rng = np.random.default_rng(3)  # 3 labels: Natural Scene's d = 4 is not a label here
+    ds = D.load_bytes(mat_bytes(features=rng.random((40, 4)), labels=rng.dirichlet(np.ones(3), 40)), "Natural_Scene.mat")
+    assert ds.thresholds is None
+    assert any("does not fit 3 labels" in w for w in ds.warnings)
+    with pytest.raises(D.DataError, match="needs thresholds"):
+        make_protocol(ds, "ildl")
+    assert D.known_thresholds("movie") == ("Movie", (1, 2, 2, 0)) and D.known_thresholds("SCUT-FBP5500") is None

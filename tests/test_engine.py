@@ -276,3 +276,28 @@ def test_an_ensemble_costs_its_members_in_the_budget(tiny):
     one, four = est(1), est(4)
     assert four.models == 4 * one.models and four.flops == pytest.approx(4 * one.flops)
     assert four.model_steps == 4 * one.model_steps and four.memory > 3 * one.memory
+
+
+def test_a_stopped_ensemble_reports_its_members_time():
+    """A stopped fold of a K-member ensemble carries the time of its K models (the stack's wall time), not one
+    model's share — the same accounting as a finished fold."""
+    import time
+
+    from ildl.data import make_synthetic
+
+    ds = make_synthetic(n=300, d=8, n_labels=4, seed=0)
+    stop, seen = threading.Event(), []
+
+    def emit(e):
+        seen.append(e)
+        if e["type"] == "epoch" and e["epoch"] == 40:
+            stop.set()
+
+    t0 = time.perf_counter()
+    rows = run_experiment(ds, ["ldl-kl"], fold_ids=[0], settings={"ldl-kl": {"epochs": 500, "ensemble": 3}},
+                          emit=emit, stop=stop)
+    elapsed = time.perf_counter() - t0
+    folds = [e for e in seen if e["type"] == "fold"]
+    assert rows == [] and len(folds) == 1 and folds[0]["stopped"] is True
+    # the one job is the whole stack of 3: its seconds are the stack's wall time (a third of it before)
+    assert 0.6 * elapsed < folds[0]["seconds"] <= elapsed
