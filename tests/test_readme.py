@@ -107,3 +107,24 @@ def test_the_centre_profile_paragraph_quotes_docs_centred():
     assert f"OFR-DB+la beats the uniform predictor in {wins['ofr-db+la']} of the 12" in para
     assert f"LDL-KL+la+shrink in {wins['ldl-kl+la+shrink']} and in none of the four signal-0.3" in para
     assert not any(star for _, star in cells["ldl-kl+la+shrink"][-4:])
+
+
+def test_the_benchmark_shapes_paragraph_quotes_docs_benchmark_shapes():
+    """The README's time and memory for the five benchmarks that are not bundled are the recorded ones."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    para = readme.split("**The benchmarks that are not here, at their sizes.**", 1)[1].split("\n\n", 1)[0]
+    doc = (ROOT / "docs" / "benchmark_shapes.txt").read_text()
+    rows = {m[0]: (int(m[1]), int(m[2])) for m in re.findall(r"^(\S+\.mat)\s+\d+\s+\d+\s+\d+\s+10\s+(\d+)\s+(\d+)",
+                                                              doc, re.M)}
+    assert len(rows) == 5  # every stand-in ran all 10 folds
+    total = re.search(r"default rule; (\d+) s", doc).group(1)
+    assert f"({total} s on 2 cores" in para
+    flickr = rows.pop("Flickr_LDL.mat")
+    assert f"takes {flickr[0]} s in\nall with a peak resident set of {flickr[1]} MB" in para
+    walls, peaks = sorted(w for w, _ in rows.values()), sorted(p for _, p in rows.values())
+    assert f"the others {walls[0]}–{walls[-1]} s and {peaks[0]}–{peaks[-1]} MB" in para
+    assert "every name finds its published filter" in para
+    assert all(re.search(rf"^{re.escape(f)}.*\b{re.escape(b)} [\d.,]+", doc, re.M) for f, b in
+               [("SCUT_FBP.mat", "SCUT-FBP"), ("Natural_Scene.mat", "Natural Scene"), ("RAF_ML.mat", "RAF-ML")])
