@@ -97,6 +97,23 @@ def test_bad_upload_shows_message_and_app_stays_usable():
     assert at.metric[0].value == "60 × 3"
 
 
+def test_an_upload_named_like_a_benchmark_gets_its_published_filter_on_the_page():
+    """A reviewer's `Natural_Scene.mat`: the thresholds field holds Natural Scene's published filter, the page
+    says where it came from, and the imbalance analysis runs under it."""
+    rng = np.random.default_rng(4)
+    buf = io.BytesIO()
+    sio.savemat(buf, dict(features=rng.random((300, 6)), labels=rng.dirichlet(np.ones(9), 300)))
+    at = page("pages/1_Data.py")
+    at.file_uploader(key="data_upload").set_value(("Natural_Scene.mat", buf.getvalue(), "application/octet-stream"))
+    at.run()
+    no_errors(at)
+    assert at.selectbox(key="data_sb_dataset").value == "upload"
+    assert any("Natural Scene benchmark's published ILDL filter" in w.value for w in at.warning)
+    box = next(t for t in at.text_input if t.label.startswith("ILDL thresholds"))
+    assert box.value == "5,2,0,4"
+    assert at.metric[0].value == "300 × 6"
+
+
 def _wait(pred, timeout=20):
     t0 = time.time()
     while not pred() and time.time() - t0 < timeout:
