@@ -203,9 +203,8 @@ def _finish(name: str, X, Y, *, source="", extras=None, label_names=None, normal
             notes.append(f"named like the {bench} benchmark, but its ILDL filter {th} does not fit {Y.shape[1]} "
                          "labels; give thresholds a,b,c,d for the ILDL protocol")
             th = None
-        else:
-            if name != bench:
-                notes.append(f"the {bench} benchmark's published ILDL filter a,b,c,d = {th} is used")
+        if th is not None and name != bench:
+            notes.append(f"the {bench} benchmark's published ILDL filter a,b,c,d = {th} is used")
     return Dataset(name=name, X=X, Y=Y, source=source, extras=ex, label_names=label_names,
                    thresholds=th, warnings=notes)
 

@@ -85,7 +85,7 @@ def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int
         th = tuple(thresholds) if thresholds is not None else ds.thresholds
         if th is None:
             raise DataError(f"{ds.name}: the ILDL protocol needs thresholds a,b,c,d (e.g. --thresholds 1,2,2,0); "
-                            f"built in for {', '.join(_known())} (a file named like one, ignoring case, spaces, '-' and '_')")
+                            f"built in for {', '.join(_known())} (a file named like one, ignoring case and punctuation)")
         th = check_thresholds(th, ds.n_labels)
     elif name == "kfold":
         th = None
