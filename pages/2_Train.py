@@ -58,13 +58,13 @@ else:
     task_cfg = dict(task=task, dataset=ds_name, **opts, **T.run_extras(opts))
     st.markdown(f"**{entry.title}**  \n{T.blurb}")
 if T.recommended:  # measured, with its limits (bench/recommend.py, bench/proxy_benchmarks.py)
-    with st.expander(f"Which method to start with? `{T.recommended}` — and where it fails"):
+    with st.expander(f"Which method to start with? `{T.recommended}` — and where it fails", key=f"{PAGE}_advice_box"):
         st.markdown("\n".join(f"- {line}" for line in T.advice))
 schema = entry.schema()
 
 values = ss["settings"].setdefault(f"{task}:{method}", {})
 ui.params_from_url(schema, values)  # a link with ?p_epochs=20&p_weig=false reproduces a configuration
-with st.expander("Hyper-parameters (defaults from the papers / spec)", expanded=False):
+with st.expander("Hyper-parameters (defaults from the papers / spec)", key=f"{PAGE}_params_box"):
     cols = st.columns(4)
     for i, p in enumerate(schema):
         values[p.name] = ui.param_widget(p, values.get(p.name, p.default),
@@ -264,9 +264,11 @@ if view and view.get("config") and not running and not view["config"].get("study
 
 # ---------------------------------------------------------------- the decoupling regime (label distributions)
 if task == ui.SIDEBAR_TASK:
-    with st.expander("Where decoupling helps: plain KL vs the decoupled loss, learning curves of both error parts"):
+    with st.expander("Where decoupling helps: plain KL vs the decoupled loss, learning curves of both error parts",
+                     key=f"{PAGE}_regime_box"):
         regime.panel(PAGE)
 
 # ---------------------------------------------------------------- saved runs
-with st.expander("Saved runs (kept on disk across refreshes and restarts)"):
+# Keyed expanders: a redraw that moves one (the live part above it grows) keeps it open.
+with st.expander("Saved runs (kept on disk across refreshes and restarts)", key=f"{PAGE}_saved_box"):
     bg.saved_runs(PAGE, "run", studies=False)

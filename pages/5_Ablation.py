@@ -114,5 +114,6 @@ if s.get("study_run"):
 else:
     st.info("Pick a study and press **Start**. On Movie the AMEMA study (40 models) takes about 6 s on 2 CPU cores.")
 
-with st.expander("Saved studies"):
+# Keyed: the live table above it grows while a study trains, and a keyed expander stays open when it moves.
+with st.expander("Saved studies", key=f"{PAGE}_saved_box"):
     bg.saved_runs(PAGE, "study_run", studies=True)

@@ -53,3 +53,23 @@ def test_one_rule_from_a_declared_parameter_to_its_widget(param, kind):
     if kind == "select":
         assert kw["options"] == list(param.choices)
     assert isinstance(cast(param.default), type(param.default) if kind != "number" or param.kind != "int" else int)
+
+
+def test_every_expander_keeps_what_the_reader_opened():
+    """A redraw that moves an unkeyed expander (the live part above it grows) brings it back closed, so every
+    expander with a fixed default has a key. One whose `expanded` follows the state goes without: Streamlit ignores a
+    keyed expander's new `expanded`."""
+    import ast
+
+    found = 0
+    for path in sorted([*(ROOT / "pages").rglob("*.py"), ROOT / "app.py"]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "expander"):
+                continue
+            found += 1
+            kw = {k.arg: k.value for k in node.keywords}
+            follows_state = "expanded" in kw and not isinstance(kw["expanded"], ast.Constant)
+            assert ("key" in kw) != follows_state, f"{path.name}:{node.lineno}: " + (
+                "an expander whose `expanded` follows the state must not have a key" if follows_state
+                else "an expander with a fixed default needs a key")
+    assert found >= 7
