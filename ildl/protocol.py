@@ -5,6 +5,11 @@ sample i iff y[i, c] < a/L and y[i, d] > b/L, plus the training sample with the 
 every label; the test fold stays untouched; 20 kept samples are held out for validation; a label
 is *head* when its total degree over the kept training sets (averaged over folds) exceeds 10× the
 smallest label's, otherwise *tail*.
+
+Validation split (`val_split`): `random` draws the 20 as the papers' code does. `boundary` holds out the 20 kept
+samples nearest the filter's edge (smallest margin min((a/L − y_c)/(a/L), (y_d − b/L)/(1 − b/L))), the kept
+samples most like the ones the filter removed. A validation set that leans toward the test distribution, so that
+`+shrink` can see the shift; every method then trains without those 20. A declared option, never the default.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from .data import ILDL_THRESHOLDS, DataError, Dataset, check_thresholds
 
 N_VAL = 20
 HEAD_RATIO = 10.0
+VAL_SPLITS = ("random", "boundary")
 
 
 @dataclass
@@ -66,6 +72,31 @@ def _val_split(kept: np.ndarray, seed: int, n_val: int) -> tuple[np.ndarray, np.
     return np.sort(kept[tr]), np.sort(kept[va])
 
 
+def filter_margin(Y: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """(n,) how far inside the ILDL filter each row of Y lies: min((a/L − y_c)/(a/L), (y_d − b/L)/(1 − b/L)),
+    each side scaled to [0, 1] over its own kept range; ≤ 0 for a row the filter removes (the top samples that
+    are kept anyway)."""
+    L = Y.shape[1]
+    a, b, c, d = check_thresholds(thresholds, L)
+    hi, lo = a / L, b / L
+    m_c = (hi - Y[:, c]) / hi if hi < 1 else np.ones(len(Y))  # a ≥ L: the first condition removes nothing
+    m_d = (Y[:, d] - lo) / (1 - lo) if lo > 0 else np.ones(len(Y))  # b = 0: nor does the second
+    return np.minimum(m_c, m_d)
+
+
+def _boundary_split(kept: np.ndarray, Y: np.ndarray, thresholds: Sequence[float], n_val: int) -> tuple[np.ndarray,
+                                                                                                          np.ndarray]:
+    """(train, val): the `n_val` kept samples nearest the filter's edge (ties: the lower index); the top samples
+    the filter would have removed (margin ≤ 0) always train, as each is its label's only peak."""
+    margin = filter_margin(Y[kept], thresholds)
+    inside = np.nonzero(margin > 0)[0]
+    n_val = min(n_val, max(1, len(kept) // 5), len(inside))
+    order = inside[np.lexsort((kept[inside], margin[inside]))]  # margin first, then index
+    va = np.zeros(len(kept), bool)
+    va[order[:n_val]] = True
+    return np.sort(kept[~va]), np.sort(kept[va])
+
+
 def _check_folds(ds: Dataset, folds: int) -> None:
     if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool):
         raise DataError(f"folds must be a whole number, got {folds!r}")
@@ -76,10 +107,14 @@ def _check_folds(ds: Dataset, folds: int) -> None:
 
 
 def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int = 0,
-                  thresholds: Sequence[float] | None = None, n_val: int = N_VAL, val_seed: int | None = None) -> Protocol:
+                  thresholds: Sequence[float] | None = None, n_val: int = N_VAL, val_seed: int | None = None,
+                  val_split: str = "random") -> Protocol:
     """Build the splits. `seed` feeds KFold's random_state (0 is the papers' protocol) and, unless `val_seed`
-    is given, the validation split (the RDA reference draws it with its run seed on fixed folds)."""
+    is given, the validation split (the RDA reference draws it with its run seed on fixed folds). `val_split`
+    "boundary" (ILDL only) holds out the kept samples nearest the filter's edge instead (module docstring)."""
     _check_folds(ds, folds)
+    if val_split not in VAL_SPLITS:
+        raise DataError(f"unknown validation split '{val_split}' ({' or '.join(VAL_SPLITS)})")
     kf = KFold(n_splits=folds, shuffle=True, random_state=seed)
     if name == "ildl":
         th = tuple(thresholds) if thresholds is not None else ds.thresholds
@@ -89,6 +124,8 @@ def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int
         th = check_thresholds(th, ds.n_labels)
     elif name == "kfold":
         th = None
+        if val_split != "random":
+            raise DataError("the boundary validation split needs the ILDL filter (plain K-fold has no boundary)")
     else:
         raise DataError(f"unknown protocol '{name}' (ildl or kfold)")
     splits = []
@@ -96,7 +133,10 @@ def make_protocol(ds: Dataset, name: str = "ildl", *, folds: int = 10, seed: int
         kept = tr[ildl_filter(ds.Y[tr], th)] if th is not None else tr
         if len(kept) < 2:
             raise DataError(f"{ds.name}: fold {f} keeps {len(kept)} training sample(s) under thresholds {th}")
-        train, val = _val_split(kept, seed if val_seed is None else val_seed, n_val)
+        if val_split == "boundary":
+            train, val = _boundary_split(kept, ds.Y, th, n_val)
+        else:
+            train, val = _val_split(kept, seed if val_seed is None else val_seed, n_val)
         splits.append(Split(fold=f, train=train, val=val, test=np.sort(te)))
     head = head_labels(ds.Y, [s.kept for s in splits])
     return Protocol(name=name, splits=splits, head=head, thresholds=th)

@@ -74,7 +74,7 @@ c = st.columns([2, 1, 1, 1, 1, 1] if T.prior_corrections else [2, 1, 1])
 folds = ui.control("multiselect", f"{T.fold_word.capitalize()}s to run (of {T.default_folds})", f"{PAGE}_folds_{task}",
                    [0], container=c[0], cast=int, options=list(range(T.default_folds)))
 pc = la = shrink_ = False
-shrink_form = "linear"
+shrink_form, val_split = "linear", "random"
 if T.prior_corrections:  # the label-prior corrections of spec §3, §3b (docs/methods.md)
     la = ui.control("toggle", "+la", f"{PAGE}_la", False, container=c[1],
                     help="logit-adjusted training: the loss sees z + τ·log p_s, the prediction is aimed at a "
@@ -89,6 +89,12 @@ if T.prior_corrections:  # the label-prior corrections of spec §3, §3b (docs/m
                                  options=["linear", "log"],
                                  help="linear (1 − λ)p + λ/C, or log-linear p^(1−λ)(1/C)^λ renormalised; linear is "
                                       "the default, chosen on the generator (bench/shrink_forms.py)")
+        if s["protocol"] == "ildl":
+            val_split = ui.control("select", "validation samples", f"{PAGE}_val_split", "random", container=c[3],
+                                   options=["random", "boundary"],
+                                   help="random: 20 kept samples, the papers' protocol (the default); boundary: the "
+                                        "20 nearest the ILDL filter's edge, most like the test data, so λ can see the "
+                                        "shift; every method then trains without them (bench/val_split.py)")
     pc = pc and not la
 seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[-2], min_value=0, max_value=10**6)
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
@@ -123,6 +129,8 @@ def planned_config():
         name = method + ("+la" if la else "") + ("+pc" if pc else "") + ("+shrink" if shrink_ else "")
         vals = {**values, "la_tau": values.get("la_tau") or 1.0} if la else values
         form = {"shrink_form": shrink_form} if shrink_ and shrink_form != "linear" else {}
+        if shrink_ and val_split != "random":
+            form["val_split"] = val_split
         return dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: vals},
                     **form, **common), (ds if s["dataset"] == ui.UPLOAD else None)
     return dict(task_cfg, methods=[method], settings={method: values}, **common), None

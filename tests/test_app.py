@@ -368,22 +368,25 @@ def test_compare_page_trains_the_papers_table_as_groups():
     assert any(b.label == "Table as LaTeX" for b in at.get("download_button"))
 
 
-def test_train_shrink_form_goes_into_the_run_and_back_into_the_controls():
+def test_train_shrink_form_and_validation_split_go_into_the_run_and_back_into_the_controls():
     from pages._ui.common import registry
 
     at = page("pages/2_Train.py", syn_n="200")
     assert not [s for s in at.selectbox if s.key == "train_shrink_form"]  # only with +shrink on
     at.toggle(key="train_shrink").set_value(True).run()
     at.selectbox(key="train_shrink_form").set_value("log").run()
+    at.selectbox(key="train_val_split").set_value("boundary").run()
     at.number_input(key="train_ldl-kl_epochs_0").set_value(3).run()
     at.button(key="train_start").click().run()
     no_errors(at)
     job = registry().get(at.query_params["run"])
     assert job.config["shrink_form"] == "log" and "ldl-kl+shrink" in job.config["methods"]
+    assert job.config["val_split"] == "boundary"
     assert job.join(60)
     again = page("pages/2_Train.py", run=job.id)  # a link to the run sets the controls it was made with
     no_errors(again)
     assert again.toggle(key="train_shrink").value and again.selectbox(key="train_shrink_form").value == "log"
+    assert again.selectbox(key="train_val_split").value == "boundary"
 
 
 def test_the_published_amema_figure_is_explained_where_it_is_shown():

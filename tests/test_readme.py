@@ -128,3 +128,24 @@ def test_the_benchmark_shapes_paragraph_quotes_docs_benchmark_shapes():
     assert "every name finds its published filter" in para
     assert all(re.search(rf"^{re.escape(f)}.*\b{re.escape(b)} [\d.,]+", doc, re.M) for f, b in
                [("SCUT_FBP.mat", "SCUT-FBP"), ("Natural_Scene.mat", "Natural Scene"), ("RAF_ML.mat", "RAF-ML")])
+
+
+def test_the_validation_split_paragraph_quotes_docs_val_split():
+    """The README's figures for `--val-split boundary` are the recorded ones, and the verdict is the bench's."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    para = readme.split("A validation set that leans toward the test data", 1)[1].split("\n\n", 1)[0]
+    doc = (ROOT / "docs" / "val_split.txt").read_text()
+    gen = {(m[0], m[1]): (m[2], int(m[3])) for m in
+           re.findall(r"^(\S+)\s+(random|boundary)\s+([\d.]+)\s+[\d.]+\s+\S+\s+(\d+)$", doc, re.M)}
+    assert gen[("ldl-kl+la+shrink", "random")][0] in para and gen[("ldl-kl+la+shrink", "boundary")][0] in para
+    assert (f"beats uniform in {gen[('ldl-kl+pc+shrink', 'boundary')][1]} regimes\ninstead of "
+            f"{gen[('ldl-kl+pc+shrink', 'random')][1]}") in para
+    assert re.search(r"(\d+) s, `docs/val_split.txt`", para).group(1) == re.search(r"default rule; (\d+) s",
+                                                                                      doc).group(1)
+    assert all(f"{m}: boundary validation does not help" in doc for m in
+               ("ldl-kl+la+shrink", "ldl-kl+pc+shrink", "ofr-db+la+shrink"))  # "helps none of the shrunk methods"
+    movie = doc.split("Checked on Movie", 1)[1]
+    pc = re.search(r"^ldl-kl\+pc\+shrink\s+val_kl_balanced\s+([\d.]+)", movie, re.M).group(1)
+    assert f"{float(pc):.4f} Chebyshev, below the published AMEMA 0.1703" in para

@@ -11,7 +11,7 @@ from .. import selection as S
 from ..config import Param
 from ..methods import GROUPS, expand
 from ..prior import FORMS, choose_lambda, compensate, la_target, shrink
-from ..protocol import Scaler, make_protocol
+from ..protocol import VAL_SPLITS, Scaler, make_protocol
 from .base import Fold, Task
 
 
@@ -67,6 +67,9 @@ class LDLTask(Task):
               "kfold: plain shuffled K-fold", choices=("ildl", "kfold")),
         Param("scaling", "choice", "minmax", "feature scaling, fitted on each training part only",
               choices=("minmax", "standard", "none")),
+        Param("val_split", "choice", "random", "the 20 held-out kept samples: random (the papers' protocol) or "
+              "boundary, those nearest the ILDL filter's edge, most like the test data (ildl protocol only)",
+              choices=VAL_SPLITS),
         Param("shrink_form", "choice", "linear", "+shrink toward the target prior: linear (1 − λ)·p + λ·p_t or log "
               "p^(1−λ)·p_t^λ (spec §3b)", choices=FORMS),
     )
@@ -92,7 +95,8 @@ class LDLTask(Task):
 
     def folds(self, data: D.Dataset, run: dict[str, Any], options: dict[str, Any]) -> list[Fold]:
         proto = make_protocol(data, options["protocol"], folds=run["folds"], seed=run["seed"],
-                              thresholds=run.get("thresholds"), val_seed=run.get("val_seed"))
+                              thresholds=run.get("thresholds"), val_seed=run.get("val_seed"),
+                              val_split=options.get("val_split", "random"))
         out = []
         for sp in proto.splits:
             sc = Scaler(options["scaling"]).fit(data.X[sp.kept])

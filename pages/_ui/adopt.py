@@ -73,6 +73,7 @@ def _adopt_controls(page: str, cfg: dict[str, Any], task: str, spec) -> None:
     if task == SIDEBAR_TASK:
         ss[f"{page}_pc"], ss[f"{page}_la"], ss[f"{page}_shrink"] = spec.pc, spec.la, spec.shrink
         ss[f"{page}_shrink_form"] = cfg.get("shrink_form", "linear")
+        ss[f"{page}_val_split"] = cfg.get("val_split", "random")
         if cfg.get("select"):
             ss[f"{page}_select"] = cfg["select"][0]
 
