@@ -1,6 +1,6 @@
 """Does a validation split that leans toward the test data let `+shrink` see the ILDL shift? Generator only.
 
-    python bench/val_split.py            # 27 regimes × folds 0–2, both splits, about 5 minutes on 2 CPU cores
+    python bench/val_split.py            # 27 regimes × folds 0–2, both splits, about 3 minutes on 2 CPU cores
     python bench/val_split.py --quick    # two regimes
 
 Under the ILDL protocol the 20 validation samples are drawn from the kept (filtered) training set, so they look

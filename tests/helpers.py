@@ -57,3 +57,12 @@ def rand(*shape, seed=0):
 
 def dist(*shape, seed=0, sharp=2.0):
     return torch.softmax(sharp * torch.randn(*shape, generator=torch.Generator().manual_seed(seed)), -1)
+
+
+def first_ldl_fold(data, **run):
+    """Fold 0 of an LDL run config (resolved as the runner resolves it, its task options included) on `data`."""
+    from ildl import runner
+    from ildl.tasks import get
+
+    task, cfg = get("ldl"), runner.resolve(dict(dict(dataset="synthetic", methods=["ldl-kl+shrink"], folds=5), **run))
+    return task, task.folds(data, cfg, {p.name: cfg[p.name] for p in task.options})[0]

@@ -97,7 +97,7 @@ def test_home_renders_default_dataset_at_once(server, browser):
 
 def test_train_start_watch_chart_update_then_stop(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    page.goto(server + "/Train?method=ldl-kl")
+    page.goto(server + "/Train?method=ldl-kl&train_pace=0.05")  # ≥ 0.05 s an epoch: still running when Stop comes
     page.get_by_text("Hyper-parameters").click()
     epochs = page.get_by_role("spinbutton", name="epochs")
     epochs.fill("3000")

@@ -225,20 +225,19 @@ def test_the_shrinkage_form_is_a_run_option_that_reaches_the_evaluation(tmp_path
     """`shrink_form` (CLI `--shrink-form`) is resolved with the task's options, travels in the fold and decides
     the +shrink prediction: over-confident predictions get a λ strictly inside (0, 1) under both forms, and each
     row is the named form at its λ."""
+    from helpers import first_ldl_fold
     from ildl import cli, runner
     from ildl.data import make_synthetic
     from ildl.metrics import kl_rows
-    from ildl.tasks import get
 
     base = dict(dataset="synthetic", methods=["ldl-kl+shrink"], folds=5)
     assert runner.resolve(base)["shrink_form"] == "linear"
     with pytest.raises(ValueError):
         runner.resolve(dict(base, shrink_form="geometric"))
-    task, data = get("ldl"), make_synthetic(n=400, d=6, seed=3)
+    data = make_synthetic(n=400, d=6, seed=3)
     got = {}
     for form in ("linear", "log"):
-        cfg = runner.resolve(dict(base, shrink_form=form))
-        fold = task.folds(data, cfg, {p.name: cfg[p.name] for p in task.options})[0]
+        task, fold = first_ldl_fold(data, shrink_form=form)
         sharp = [0.5 * y + 0.5 * np.eye(data.n_labels)[y.argmax(1)] for y in (fold.ctx["y_test"], fold.ctx["y_val"])]
         row = task.evaluate(fold, sharp[0], {"la_tau": 0.0}, shrink_to=True, val=sharp[1])[0]
         lam = row["shrink_lambda"]

@@ -91,19 +91,16 @@ def test_scaler_fits_training_part_only():
 def test_the_validation_split_is_a_run_option_that_reaches_the_folds():
     """`val_split` (CLI `--val-split`) is resolved with the task's options and decides which kept samples the fold
     holds out; the kept set and the test fold stay the same."""
+    from helpers import first_ldl_fold
     from ildl import runner
     from ildl.data import make_synthetic
-    from ildl.tasks import get
 
     base = dict(dataset="synthetic", methods=["ldl-kl+shrink"], folds=5)
     assert runner.resolve(base)["val_split"] == "random"
     with pytest.raises(ValueError):
         runner.resolve(dict(base, val_split="edge"))
-    task, data = get("ldl"), make_synthetic(n=400, d=6, seed=3)
-    folds = {}
-    for split in ("random", "boundary"):
-        cfg = runner.resolve(dict(base, val_split=split))
-        folds[split] = task.folds(data, cfg, {p.name: cfg[p.name] for p in task.options})[0]
+    data = make_synthetic(n=400, d=6, seed=3)
+    folds = {split: first_ldl_fold(data, val_split=split)[1] for split in ("random", "boundary")}
     r, b = folds["random"], folds["boundary"]
     assert np.array_equal(r.ctx["y_kept"], b.ctx["y_kept"]) and np.array_equal(r.ctx["y_test"], b.ctx["y_test"])
     th = make_protocol(data, folds=5).thresholds
