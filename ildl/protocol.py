@@ -62,13 +62,18 @@ def head_labels(Y: np.ndarray, kept_sets: Sequence[np.ndarray], ratio: float = H
     return mass > ratio * mass.min()
 
 
+def _n_val(n_kept: int, n_val: int) -> int:
+    """How many kept samples validate: `n_val`, but tiny training sets keep most samples for training."""
+    return min(n_val, max(1, n_kept // 5))
+
+
 def _val_split(kept: np.ndarray, seed: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, val): `n_val` of the kept samples, drawn as the RDA reference code draws them
     (`train_test_split(…, test_size=20, shuffle=True, random_state=seed)` over the kept set in index order)."""
     from sklearn.model_selection import train_test_split
 
-    n_val = min(n_val, max(1, len(kept) // 5))  # tiny training sets still keep most samples for training
-    tr, va = train_test_split(np.arange(len(kept)), test_size=n_val, shuffle=True, random_state=seed)
+    tr, va = train_test_split(np.arange(len(kept)), test_size=_n_val(len(kept), n_val), shuffle=True,
+                              random_state=seed)
     return np.sort(kept[tr]), np.sort(kept[va])
 
 
@@ -90,7 +95,7 @@ def _boundary_split(kept: np.ndarray, Y: np.ndarray, thresholds: Sequence[float]
     the filter would have removed (margin ≤ 0) always train, as each is its label's only peak."""
     margin = filter_margin(Y[kept], thresholds)
     inside = np.nonzero(margin > 0)[0]
-    n_val = min(n_val, max(1, len(kept) // 5), len(inside))
+    n_val = min(_n_val(len(kept), n_val), len(inside))
     order = inside[np.lexsort((kept[inside], margin[inside]))]  # margin first, then index
     va = np.zeros(len(kept), bool)
     va[order[:n_val]] = True

@@ -90,11 +90,10 @@ if T.prior_corrections:  # the label-prior corrections of spec §3, §3b (docs/m
                                  help="linear (1 − λ)p + λ/C, or log-linear p^(1−λ)(1/C)^λ renormalised; linear is "
                                       "the default, chosen on the generator (bench/shrink_forms.py)")
         if s["protocol"] == "ildl":
-            val_split = ui.control("select", "validation samples", f"{PAGE}_val_split", "random", container=c[3],
-                                   options=["random", "boundary"],
-                                   help="random: 20 kept samples, the papers' protocol (the default); boundary: the "
-                                        "20 nearest the ILDL filter's edge, most like the test data, so λ can see the "
-                                        "shift; every method then trains without them (bench/val_split.py)")
+            opt = next(p for p in T.options if p.name == "val_split")  # the task's declared option
+            val_split = ui.control("select", "validation samples", f"{PAGE}_val_split", opt.default, container=c[3],
+                                   options=list(opt.choices), help=f"{opt.help}; every method then trains without "
+                                                                   "them (bench/val_split.py)")
     pc = pc and not la
 seed = ui.control("number", "seed", f"{PAGE}_seed", 0, container=c[-2], min_value=0, max_value=10**6)
 devices = ["auto", "cpu"] + (["cuda"] if "CUDA" in ui.device_line() else [])
@@ -129,7 +128,7 @@ def planned_config():
         name = method + ("+la" if la else "") + ("+pc" if pc else "") + ("+shrink" if shrink_ else "")
         vals = {**values, "la_tau": values.get("la_tau") or 1.0} if la else values
         form = {"shrink_form": shrink_form} if shrink_ and shrink_form != "linear" else {}
-        if shrink_ and val_split != "random":
+        if shrink_ and val_split != "random":  # the default split stays out of the config
             form["val_split"] = val_split
         return dict(ui.run_config_base(ds), methods=["uniform", "train_mean", name], settings={name: vals},
                     **form, **common), (ds if s["dataset"] == ui.UPLOAD else None)
